@@ -1,0 +1,218 @@
+"""Every config, typed, and the store that registers them with Hydra. No YAML anywhere.
+
+Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake,
+optim = sgd | adam. `trainer`, `tracker` and `seed` are plain fields of `MainConfig`.
+
+Configs declare their fields (`@hydrated_dataclass` or `@dataclass`), so mypy checks a user's edits and
+OmegaConf rejects a badly typed override (`optim.lr=abc`) while composing, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, TypeVar
+
+import torch
+from hydra_zen import hydrated_dataclass, store
+from omegaconf import II, MISSING
+from torch import nn
+
+from zenexp import data, models
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from hydra_zen.typing import Builds
+
+    class Targets(Builds[T]):
+        """Marks a config class as building a `T`, so that `instantiate(conf)` is typed `T`."""
+
+        _target_: ClassVar[str] = ""
+        # Keep attribute access and assignment checked field by field (Builds types them `Any`).
+        __getattribute__ = object.__getattribute__
+        __setattr__ = object.__setattr__
+
+else:
+
+    class Targets:
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+
+# The dataset's shape and class count, read by the models through interpolation.
+IMAGE_SHAPE = II("dataset.image_shape")
+NUM_CLASSES = II("dataset.num_classes")
+
+
+# ---- model ----------------------------------------------------------------------------------------------
+
+
+@hydrated_dataclass(models.small, hydra_convert="all")
+class SmallConf(Targets[Callable[..., nn.Sequential]]):
+    """Two linear layers (the default model)."""
+
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE
+    num_classes: int = NUM_CLASSES
+    hidden: int = 128
+    dropout: float = 0.0
+
+
+@hydrated_dataclass(models.large, hydra_convert="all")
+class LargeConf(Targets[Callable[..., nn.Sequential]]):
+    """Three linear layers."""
+
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE
+    num_classes: int = NUM_CLASSES
+    hidden: int = 256
+    dropout: float = 0.0
+
+
+@hydrated_dataclass(models.Net, hydra_convert="all")
+class NetConf(Targets[type[models.Net]]):
+    """The lesson's CIFAR-10 CNN; needs images of at least 16x16 pixels."""
+
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE
+    num_classes: int = NUM_CLASSES
+    hidden: int = 120
+    dropout: float = 0.0
+
+
+# ---- dataset --------------------------------------------------------------------------------------------
+# Partial: the task loads the data itself, after the model has been built and the config checked.
+# `zen_meta` fields describe the data for interpolation and are not passed to the loader.
+
+
+@hydrated_dataclass(
+    data.digits, zen_partial=True, zen_meta={"image_shape": (1, 8, 8), "num_classes": 10}
+)
+class DigitsConf:
+    """scikit-learn's bundled 8x8 handwritten digits: real data, works offline (the default)."""
+
+    test_fraction: float = 0.2
+    split_seed: int = 0
+
+
+@hydrated_dataclass(
+    data.cifar10, zen_partial=True, zen_meta={"image_shape": (3, 32, 32), "num_classes": 10}
+)
+class CIFAR10Conf:
+    """CIFAR-10 (torchvision's python version) under `root`."""
+
+    root: str = "data"
+    download: bool = False
+
+
+@hydrated_dataclass(data.mnist, zen_partial=True, zen_meta={"image_shape": (1, 28, 28), "num_classes": 10})
+class MNISTConf:
+    """MNIST (torchvision's layout) under `root`."""
+
+    root: str = "data"
+    download: bool = False
+
+
+@hydrated_dataclass(data.fake, zen_partial=True, hydra_convert="all")
+class FakeDataConf:
+    """torchvision's FakeData at CIFAR-10 shape: random images, for smoke runs and speed."""
+
+    train_size: int = 1000
+    test_size: int = 200
+    image_shape: tuple[int, int, int] = (3, 32, 32)
+    num_classes: int = 10
+
+
+# ---- optim ----------------------------------------------------------------------------------------------
+# Partial: the task calls them with the model's parameters.
+
+
+@hydrated_dataclass(torch.optim.SGD, zen_partial=True)
+class SGDConf:
+    """SGD with the lesson's settings (the default)."""
+
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+
+
+@hydrated_dataclass(torch.optim.Adam, zen_partial=True)
+class AdamConf:
+    """Adam."""
+
+    lr: float = 0.001
+    weight_decay: float = 0.0
+
+
+# ---- trainer and tracker --------------------------------------------------------------------------------
+# Settings, not builders: each targets its own class, so the task receives a typed instance.
+
+
+@dataclass
+class TrainerConf:
+    """How to train."""
+
+    epochs: int = 4
+    batch_size: int = 4
+    max_steps_per_epoch: Optional[int] = None  # stop each epoch early, as the lesson's `if i > 5: break`
+    log_every_n_steps: int = 50
+    device: str = "auto"  # auto: cuda when present, else cpu; or cpu, cuda, cuda:1, ...
+    num_threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    _target_: str = field(default=f"{__name__}.TrainerConf", init=False, repr=False)
+
+
+class TrackerMode(Enum):
+    offline = "offline"  # record on disk, no account needed
+    local = "local"  # on disk, for the local dashboard (pip install 'swanlab[dashboard]')
+    cloud = "cloud"  # upload to swanlab.cn; reads SWANLAB_API_KEY
+    disabled = "disabled"  # no SwanLab run; the run directory still records everything
+
+
+@dataclass
+class TrackerConf:
+    """Where SwanLab records the run."""
+
+    mode: TrackerMode = TrackerMode.offline
+    project: str = "zenexp"
+    experiment_name: Optional[str] = None  # None: named after the command-line overrides
+    tags: list[str] = field(default_factory=list)
+    description: Optional[str] = None
+    logdir: str = "swanlog"  # relative paths are inside the run directory
+    _target_: str = field(default=f"{__name__}.TrackerConf", init=False, repr=False)
+
+
+# ---- top level ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MainConfig:
+    """The whole experiment: one option from each group, plus trainer, tracker and seed."""
+
+    defaults: list[Any] = field(
+        default_factory=lambda: ["_self_", {"dataset": "digits"}, {"model": "small"}, {"optim": "sgd"}]
+    )
+    dataset: Any = MISSING
+    model: Any = MISSING
+    optim: Any = MISSING
+    trainer: TrainerConf = field(default_factory=TrainerConf)
+    tracker: TrackerConf = field(default_factory=TrackerConf)
+    seed: int = 0
+    # Name the job after zenexp (Hydra would name it after the module holding the main function).
+    hydra: Any = field(default_factory=lambda: {"job": {"name": "zenexp"}})
+
+
+model_store = store(group="model")
+model_store(SmallConf, name="small")
+model_store(LargeConf, name="large")
+model_store(NetConf, name="net")
+
+dataset_store = store(group="dataset")
+dataset_store(DigitsConf, name="digits")
+dataset_store(CIFAR10Conf, name="cifar10")
+dataset_store(MNISTConf, name="mnist")
+dataset_store(FakeDataConf, name="fake")
+
+optim_store = store(group="optim")
+optim_store(SGDConf, name="sgd")
+optim_store(AdamConf, name="adam")
+
+store(MainConfig, name="zenexp")

@@ -1,0 +1,148 @@
+"""Datasets, loaded once into memory as normalised float tensors.
+
+Every loader returns an `ImageData`; the training loop slices batches from its tensors, so no image is
+decoded or transformed per step. torchvision and scikit-learn are imported only by the loader that needs them.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zenexp.errors import UserError
+
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+CIFAR10_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A train and a test split: images are N x C x H x W float32 in [-1, 1], labels int64."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def to(self, device: torch.device) -> ImageData:
+        return ImageData(
+            self.train_images.to(device),
+            self.train_labels.to(device),
+            self.test_images.to(device),
+            self.test_labels.to(device),
+            self.classes,
+        )
+
+
+def _normalise(pixels: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
+    """Scale to [0, 1] and normalise with mean 0.5 and std 0.5, as the lesson's transform does."""
+    return (pixels.float() / max_value - 0.5) / 0.5
+
+
+def _labels(values: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values), dtype=torch.int64)
+
+
+def digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageData:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images), split by a seeded permutation."""
+    from sklearn.datasets import load_digits
+
+    pixels, labels = load_digits(return_X_y=True)
+    images = _normalise(torch.from_numpy(pixels).reshape(-1, 1, 8, 8), max_value=16.0)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(split_seed))
+    n_test = round(len(images) * test_fraction)
+    test, train = order[:n_test], order[n_test:]
+    targets = _labels(labels)
+    return ImageData(images[train], targets[train], images[test], targets[test], DIGIT_NAMES)
+
+
+def _missing(name: str, path: Path) -> UserError:
+    return UserError(
+        f"dataset={name}: no {name} files in {path}; put them there, set dataset.root to their folder, "
+        f"pass dataset.download=true (needs network), or use the offline default dataset=digits"
+    )
+
+
+def cifar10(root: str = "data", download: bool = False) -> ImageData:
+    """CIFAR-10 from its python-pickle batches in `<root>/cifar-10-batches-py` (torchvision's layout)."""
+    folder = Path(root).expanduser() / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    if not all((folder / name).is_file() for name in names):
+        if not download:
+            raise _missing("cifar10", folder)
+        from torchvision.datasets import CIFAR10
+
+        try:
+            CIFAR10(str(folder.parent), download=True)
+        except OSError as error:
+            raise UserError(f"dataset=cifar10: download to {folder.parent} failed: {error}") from error
+
+    def read(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        with open(folder / name, "rb") as file:
+            batch = pickle.load(file, encoding="latin1")
+        images = torch.from_numpy(np.asarray(batch["data"], dtype=np.uint8)).reshape(-1, 3, 32, 32)
+        return _normalise(images), _labels(batch["labels"])
+
+    train = [read(name) for name in names[:-1]]
+    test_images, test_labels = read(names[-1])
+    return ImageData(
+        torch.cat([images for images, _ in train]),
+        torch.cat([labels for _, labels in train]),
+        test_images,
+        test_labels,
+        CIFAR10_NAMES,
+    )
+
+
+def mnist(root: str = "data", download: bool = False) -> ImageData:
+    """MNIST from its idx files in `<root>/MNIST/raw`, read by torchvision."""
+    from torchvision.datasets import MNIST
+
+    root_path = Path(root).expanduser()
+    try:
+        train, test = (MNIST(str(root_path), train=split, download=download) for split in (True, False))
+    except RuntimeError as error:  # torchvision: "Dataset not found. You can use download=True ..."
+        raise _missing("mnist", root_path / "MNIST" / "raw") from error
+    except OSError as error:
+        raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
+    return ImageData(
+        _normalise(train.data.unsqueeze(1)),
+        _labels(train.targets),
+        _normalise(test.data.unsqueeze(1)),
+        _labels(test.targets),
+        DIGIT_NAMES,
+    )
+
+
+def fake(
+    train_size: int = 1000,
+    test_size: int = 200,
+    image_shape: Sequence[int] = (3, 32, 32),
+    num_classes: int = 10,
+) -> ImageData:
+    """torchvision's FakeData: random images and labels, deterministic per index."""
+    from torchvision.datasets import FakeData
+    from torchvision.transforms import PILToTensor
+
+    shape = (image_shape[0], image_shape[1], image_shape[2])
+
+    def generate(size: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        samples = FakeData(size, shape, num_classes, transform=PILToTensor(), random_offset=offset)
+        images, labels = zip(*(samples[i] for i in range(size)))
+        return _normalise(torch.stack(images)), _labels(labels)
+
+    train_images, train_labels = generate(train_size, 0)
+    test_images, test_labels = generate(test_size, train_size)
+    return ImageData(
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+        tuple(f"class_{i}" for i in range(num_classes)),
+    )

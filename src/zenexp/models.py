@@ -1,0 +1,86 @@
+"""The models: the lesson's CIFAR-10 CNN and two multilayer perceptrons.
+
+Every model takes the dataset's image shape and class count, so one config works for any dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from zenexp.errors import UserError
+
+
+class Net(nn.Module):
+    """The lesson's CNN: conv 6@5 -> pool -> conv 16@5 -> pool -> fc hidden -> 84 -> classes."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        hidden: int = 120,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        channels, height, width = image_shape
+        # Each 5x5 convolution trims 4 pixels, each pooling halves: 32 -> 28 -> 14 -> 10 -> 5.
+        out_h, out_w = (((height - 4) // 2) - 4) // 2, (((width - 4) // 2) - 4) // 2
+        if out_h < 1 or out_w < 1:
+            raise UserError(
+                f"model=net needs images of at least 16x16 pixels, but the dataset's are "
+                f"{height}x{width}; choose dataset=cifar10, mnist or fake, or model=small or large"
+            )
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 6, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(16 * out_h * out_w, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 84),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(84, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.classifier(self.features(x))
+        return logits
+
+
+def small(
+    image_shape: Sequence[int], num_classes: int, hidden: int = 128, dropout: float = 0.0
+) -> nn.Sequential:
+    """Two linear layers: flatten -> hidden -> classes."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(image_shape), hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def large(
+    image_shape: Sequence[int], num_classes: int, hidden: int = 256, dropout: float = 0.0
+) -> nn.Sequential:
+    """Three linear layers: flatten -> hidden -> hidden -> classes."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(image_shape), hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )

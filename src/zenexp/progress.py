@@ -1,0 +1,59 @@
+"""Training progress: a bar on a terminal, plain log lines (at most one per interval) otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from types import TracebackType
+
+log = logging.getLogger("zenexp")
+
+
+class Progress:
+    def __init__(self, description: str, total: int, interval_s: float = 10.0) -> None:
+        self.description = description
+        self.total = total
+        self.interval_s = interval_s
+        self._last_line = time.monotonic()
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                transient=True,
+            )
+            self._task = self._bar.add_task(description, total=total, loss="-")
+
+    def update(self, done: int, loss: float) -> None:
+        """Report `done` of `total` steps, with the latest training loss."""
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, loss=f"{loss:.4f}")
+        elif time.monotonic() - self._last_line >= self.interval_s:
+            self._last_line = time.monotonic()
+            log.info("%s: step %d/%d, loss %.4f", self.description, done, self.total, loss)
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
