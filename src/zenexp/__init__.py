@@ -1,9 +1,9 @@
 """zenexp: run and record PyTorch experiments with typed, YAML-free configs.
 
-    from hydra_zen import launch
-    import zenexp
-    job = launch(zenexp.MainConfig, zenexp.task, overrides=["model=large"], version_base="1.3")
-    job.return_value.metrics["test_accuracy"]
+from hydra_zen import launch
+import zenexp
+job = launch(zenexp.MainConfig, zenexp.task, overrides=["model=large"], version_base="1.3")
+job.return_value.metrics["test_accuracy"]
 """
 
 from hydra_zen import store, zen

@@ -19,7 +19,9 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as error:
         raise UserError(f"trainer.device={name} is not a device; use auto, cpu or cuda[:N]") from error
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"trainer.device={name} but no CUDA device is present; use trainer.device=auto or cpu")
+        raise UserError(
+            f"trainer.device={name} but no CUDA device is present; use trainer.device=auto or cpu"
+        )
     return device
 
 
@@ -29,6 +31,8 @@ def check_config(cfg: DictConfig) -> None:
         if trainer[name] < 1:
             raise UserError(f"trainer.{name}={trainer[name]} must be at least 1")
     if trainer.max_steps_per_epoch is not None and trainer.max_steps_per_epoch < 1:
-        raise UserError(f"trainer.max_steps_per_epoch={trainer.max_steps_per_epoch} must be at least 1 or null")
+        raise UserError(
+            f"trainer.max_steps_per_epoch={trainer.max_steps_per_epoch} must be at least 1 or null"
+        )
     resolve_device(trainer.device)
     check_tracker(TrackerConf(mode=cfg.tracker.mode))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from hydra_zen import hydrated_dataclass, store
@@ -84,9 +84,7 @@ class NetConf(Targets[type[models.Net]]):
 # `zen_meta` fields describe the data for interpolation and are not passed to the loader.
 
 
-@hydrated_dataclass(
-    data.digits, zen_partial=True, zen_meta={"image_shape": (1, 8, 8), "num_classes": 10}
-)
+@hydrated_dataclass(data.digits, zen_partial=True, zen_meta={"image_shape": (1, 8, 8), "num_classes": 10})
 class DigitsConf:
     """scikit-learn's bundled 8x8 handwritten digits: real data, works offline (the default)."""
 
@@ -94,9 +92,7 @@ class DigitsConf:
     split_seed: int = 0
 
 
-@hydrated_dataclass(
-    data.cifar10, zen_partial=True, zen_meta={"image_shape": (3, 32, 32), "num_classes": 10}
-)
+@hydrated_dataclass(data.cifar10, zen_partial=True, zen_meta={"image_shape": (3, 32, 32), "num_classes": 10})
 class CIFAR10Conf:
     """CIFAR-10 (torchvision's python version) under `root`."""
 
@@ -153,7 +149,7 @@ class TrainerConf:
 
     epochs: int = 4
     batch_size: int = 4
-    max_steps_per_epoch: Optional[int] = None  # stop each epoch early, as the lesson's `if i > 5: break`
+    max_steps_per_epoch: int | None = None  # stop each epoch early, as the lesson's `if i > 5: break`
     log_every_n_steps: int = 50
     device: str = "auto"  # auto: cuda when present, else cpu; or cpu, cuda, cuda:1, ...
     num_threads: int = 0  # CPU threads for torch; 0 keeps torch's default
@@ -173,9 +169,9 @@ class TrackerConf:
 
     mode: TrackerMode = TrackerMode.offline
     project: str = "zenexp"
-    experiment_name: Optional[str] = None  # None: named after the command-line overrides
+    experiment_name: str | None = None  # None: named after the command-line overrides
     tags: list[str] = field(default_factory=list)
-    description: Optional[str] = None
+    description: str | None = None
     logdir: str = "swanlog"  # relative paths are inside the run directory
     _target_: str = field(default=f"{__name__}.TrackerConf", init=False, repr=False)
 

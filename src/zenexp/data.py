@@ -62,9 +62,9 @@ def digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageData:
     return ImageData(images[train], targets[train], images[test], targets[test], DIGIT_NAMES)
 
 
-def _missing(name: str, path: Path) -> UserError:
+def _missing(option: str, title: str, path: Path) -> UserError:
     return UserError(
-        f"dataset={name}: no {name} files in {path}; put them there, set dataset.root to their folder, "
+        f"dataset={option}: no {title} files in {path.resolve()}; put them there, set dataset.root to their folder, "
         f"pass dataset.download=true (needs network), or use the offline default dataset=digits"
     )
 
@@ -75,7 +75,7 @@ def cifar10(root: str = "data", download: bool = False) -> ImageData:
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     if not all((folder / name).is_file() for name in names):
         if not download:
-            raise _missing("cifar10", folder)
+            raise _missing("cifar10", "CIFAR-10", folder)
         from torchvision.datasets import CIFAR10
 
         try:
@@ -108,7 +108,7 @@ def mnist(root: str = "data", download: bool = False) -> ImageData:
     try:
         train, test = (MNIST(str(root_path), train=split, download=download) for split in (True, False))
     except RuntimeError as error:  # torchvision: "Dataset not found. You can use download=True ..."
-        raise _missing("mnist", root_path / "MNIST" / "raw") from error
+        raise _missing("mnist", "MNIST", root_path / "MNIST" / "raw") from error
     except OSError as error:
         raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
     return ImageData(
@@ -134,7 +134,7 @@ def fake(
 
     def generate(size: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
         samples = FakeData(size, shape, num_classes, transform=PILToTensor(), random_offset=offset)
-        images, labels = zip(*(samples[i] for i in range(size)))
+        images, labels = zip(*(samples[i] for i in range(size)), strict=True)
         return _normalise(torch.stack(images)), _labels(labels)
 
     train_images, train_labels = generate(train_size, 0)

@@ -7,7 +7,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
+
+from omegaconf import DictConfig, OmegaConf
 
 from zenexp.configs import TrackerConf, TrackerMode
 from zenexp.errors import UserError
@@ -34,7 +36,7 @@ class Recorder:
     """
 
     def __init__(
-        self, settings: TrackerConf, config: Mapping[str, Any], output_dir: Path, experiment_name: str
+        self, settings: TrackerConf, config: DictConfig, output_dir: Path, experiment_name: str
     ) -> None:
         check_tracker(settings)
         self.output_dir = output_dir
@@ -43,6 +45,8 @@ class Recorder:
         if self._swanlab:
             import swanlab
 
+            plain_config = OmegaConf.to_container(config, resolve=True, enum_to_str=True)
+            assert isinstance(plain_config, dict)  # SwanLab rejects a DictConfig
             swanlab.init(
                 mode="online" if settings.mode is TrackerMode.cloud else settings.mode.value,
                 log_dir=str(output_dir / settings.logdir),
@@ -50,7 +54,7 @@ class Recorder:
                 name=settings.experiment_name or experiment_name,
                 description=settings.description,
                 tags=list(settings.tags),
-                config=dict(config),
+                config=plain_config,
                 settings=swanlab.Settings(
                     interactive=False,  # never wait for a key on the terminal
                     api_key=os.environ.get(API_KEY_VARIABLE),

@@ -62,8 +62,6 @@ def train(
     model.to(device)
     optimizer = optim(model.parameters())
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(zen_cfg, resolve=True), encoding="utf-8")
-    config = OmegaConf.to_container(zen_cfg, resolve=True, enum_to_str=True)
-    assert isinstance(config, dict)
     log.info(
         "training %s on %d images (%s), %d epochs, on %s",
         type(model).__name__,
@@ -75,13 +73,19 @@ def train(
 
     generator = torch.Generator().manual_seed(seed)
     name = hydra.job.override_dirname or "defaults"
-    with Recorder(tracker, config, output_dir, experiment_name=name) as recorder:
+    with Recorder(tracker, zen_cfg, output_dir, experiment_name=name) as recorder:
         step = 0
         for epoch in range(1, trainer.epochs + 1):
             train_loss, step = train_epoch(model, optimizer, data, trainer, generator, recorder, step, epoch)
             accuracy, class_accuracy = evaluate(model, data)
             recorder.log({"train/epoch_loss": train_loss, "test/accuracy": accuracy, "epoch": epoch}, step)
-            log.info("epoch %d/%d: train loss %.4f, test accuracy %.4f", epoch, trainer.epochs, train_loss, accuracy)
+            log.info(
+                "epoch %d/%d: train loss %.4f, test accuracy %.4f",
+                epoch,
+                trainer.epochs,
+                train_loss,
+                accuracy,
+            )
         torch.save(model.state_dict(), output_dir / "model.pt")
         metrics = {"train_loss": train_loss, "test_accuracy": accuracy}
         metrics |= {f"test_accuracy/{c}": a for c, a in zip(data.classes, class_accuracy, strict=True)}

@@ -1,0 +1,125 @@
+"""Each test runs in its own empty directory; helpers run zenexp the ways a user does."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hydra_zen import launch
+from omegaconf import OmegaConf
+from swanlab.proto.swanlab.record.v1.record_pb2 import Record
+from swanlab.sdk.internal.core_python.store import DataStoreReader
+
+import zenexp
+from zenexp.train import RunResult
+
+# Small and quick: one short epoch. Tests that need real training say so.
+QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "trainer.batch_size=8"]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    # Keep SwanLab's user-level files and any key of the person running the tests out of the tests.
+    monkeypatch.setenv("SWANLAB_ROOT", str(tmp_path / ".swanlab-home"))
+    monkeypatch.delenv("SWANLAB_API_KEY", raising=False)
+    monkeypatch.delenv("SWANLAB_MODE", raising=False)
+    yield tmp_path
+
+
+def run(*overrides: str) -> RunResult:
+    """Run one job through `hydra_zen.launch`, as the README shows."""
+    job = launch(zenexp.MainConfig, zenexp.task, overrides=list(overrides), version_base="1.3")
+    result = job.return_value
+    assert isinstance(result, RunResult)
+    return result
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m zenexp ARGS` in a subprocess, in the current directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "zenexp", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """The run directories under `root` (outputs/ or multirun/), oldest first."""
+    return sorted((p.parent.parent for p in root.glob("**/.hydra/config.yaml")), key=str)
+
+
+class SwanLabRun:
+    """A SwanLab offline run read back from its files: config.yaml and the run-<id>.swanlab record log."""
+
+    def __init__(self, run_dir: Path) -> None:
+        (folder,) = (run_dir / "swanlog").glob("run-*")
+        raw = OmegaConf.to_container(OmegaConf.load(folder / "files" / "config.yaml"))
+        assert isinstance(raw, dict)
+        self.config: dict[str, Any] = {key: entry["value"] for key, entry in raw.items()}
+        self.start: Any = None
+        self.finish: Any = None
+        self.scalars: dict[str, list[tuple[int, float]]] = {}
+        reader = DataStoreReader()
+        (log_file,) = folder.glob("run-*.swanlab")
+        reader.open(log_file)
+        for data in reader:
+            record = Record()
+            record.ParseFromString(data)
+            kind = record.WhichOneof("record_type")
+            if kind == "start":
+                self.start = record.start
+            elif kind == "finish":
+                self.finish = record.finish
+            elif kind == "scalar":
+                self.scalars.setdefault(record.scalar.key, []).append(
+                    (record.scalar.step, record.scalar.value.number)
+                )
+        reader.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def write_cifar10(root: Path, per_batch: int = 20) -> None:
+    """Tiny CIFAR-10 files in torchvision's python-pickle layout."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            "batch_label": name,
+            "labels": [int(i % 10) for i in range(per_batch)],
+            "data": rng.integers(0, 256, size=(per_batch, 3 * 32 * 32), dtype=np.uint8),
+            "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+
+
+def write_mnist(root: Path, train: int = 60, test: int = 20) -> None:
+    """Tiny MNIST files in the idx format, where torchvision looks for them."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", train), ("t10k", test)):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        header = np.array([0x803, count, 28, 28], dtype=">i4").tobytes()
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        header = np.array([0x801, count], dtype=">i4").tobytes()
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())

@@ -1,0 +1,92 @@
+"""A run through `launch()`: what it returns and what it leaves in its run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import InstantiationException
+from omegaconf import OmegaConf
+
+from tests.conftest import QUICK, SwanLabRun, read_metrics, run, write_cifar10, write_mnist
+from zenexp import UserError
+from zenexp.models import Net
+
+
+def test_default_run_learns_digits_and_records_everything() -> None:
+    result = run()
+
+    assert result.metrics["test_accuracy"] >= 0.90
+    assert result.metrics["train_loss"] < 1.0
+    assert {f"test_accuracy/{d}" for d in "0123456789"} <= result.metrics.keys()
+
+    out = result.output_dir
+    config = OmegaConf.load(out / "config.yaml")
+    assert config.model.image_shape == [1, 8, 8]  # resolved from the dataset, not "${...}"
+    assert config.optim.lr == 0.001 and config.optim.momentum == 0.9
+    state = torch.load(out / "model.pt")
+    assert state["1.weight"].shape == (128, 64)
+
+    records = read_metrics(out)
+    epochs = [r for r in records if "test/accuracy" in r]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3, 4]
+    assert epochs[-1]["test/accuracy"] == result.metrics["test_accuracy"]
+    assert any("train/loss" in r for r in records)
+
+    swan = SwanLabRun(out)
+    assert swan.config["optim"]["lr"] == 0.001
+    assert swan.config["tracker"]["mode"] == "offline"
+    assert swan.start.name == "defaults" and swan.start.project == "zenexp"
+    assert swan.finish.state == 1  # RUN_STATE_FINISHED
+    assert [v for _, v in swan.scalars["test/accuracy"]] == [r["test/accuracy"] for r in epochs]
+    assert swan.scalars["final/test_accuracy"][0][1] == pytest.approx(result.metrics["test_accuracy"])
+
+
+def test_same_seed_same_metrics_other_seed_differs() -> None:
+    first, second = run(*QUICK, "tracker.mode=disabled"), run(*QUICK, "tracker.mode=disabled")
+    other = run(*QUICK, "tracker.mode=disabled", "seed=1")
+    assert first.metrics == second.metrics
+    assert other.metrics != first.metrics
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    write_cifar10(root)
+    write_mnist(root)
+    return root
+
+
+@pytest.mark.parametrize("model", ["small", "large", "net"])
+@pytest.mark.parametrize("dataset", ["digits", "cifar10", "mnist", "fake"])
+def test_every_model_on_every_dataset(model: str, dataset: str, data_root: Path) -> None:
+    overrides = [f"model={model}", f"dataset={dataset}", *QUICK, "tracker.mode=disabled"]
+    if dataset in ("cifar10", "mnist"):
+        overrides.append(f"dataset.root={data_root}")
+    if (model, dataset) == ("net", "digits"):
+        with pytest.raises(InstantiationException) as caught:
+            run(*overrides)
+        assert isinstance(caught.value.__cause__, UserError)
+        assert "at least 16x16" in str(caught.value) and "8x8" in str(caught.value)
+        return
+    result = run(*overrides)
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    assert len([k for k in result.metrics if k.startswith("test_accuracy/")]) == 10
+    assert (result.output_dir / "model.pt").is_file()
+
+
+def test_net_is_the_lessons_cnn_and_fits_mnist() -> None:
+    cifar = Net()
+    assert [m.out_channels for m in cifar.features if isinstance(m, torch.nn.Conv2d)] == [6, 16]
+    assert cifar.classifier[0].in_features == 16 * 5 * 5
+    assert Net(image_shape=(1, 28, 28)).classifier[0].in_features == 16 * 4 * 4
+    assert Net()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_optimizers_and_trainer_settings_apply() -> None:
+    result = run("optim=adam", "optim.lr=0.01", "trainer.epochs=2", "trainer.log_every_n_steps=5", *QUICK[1:])
+    config = OmegaConf.load(result.output_dir / "config.yaml")
+    assert config.optim._target_ == "torch.optim.adam.Adam" and config.optim.lr == 0.01
+    steps = [r["step"] for r in read_metrics(result.output_dir) if "train/loss" in r]
+    assert steps == [5]  # 2 epochs x 3 steps, logged every 5 steps
