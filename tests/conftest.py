@@ -67,7 +67,7 @@ class SwanLabRun:
         (folder,) = (run_dir / "swanlog").glob("run-*")
         raw = OmegaConf.to_container(OmegaConf.load(folder / "files" / "config.yaml"))
         assert isinstance(raw, dict)
-        self.config: dict[str, Any] = {key: entry["value"] for key, entry in raw.items()}
+        self.config: dict[str, Any] = {str(key): entry["value"] for key, entry in raw.items()}
         self.start: Any = None
         self.finish: Any = None
         self.scalars: dict[str, list[tuple[int, float]]] = {}
@@ -107,7 +107,7 @@ def write_cifar10(root: Path, per_batch: int = 20) -> None:
             "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
         }
         (folder / name).write_bytes(pickle.dumps(batch))
-    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}
+    meta = {"label_names": "airplane automobile bird cat deer dog frog horse ship truck".split()}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
 
 

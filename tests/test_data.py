@@ -53,4 +53,7 @@ def test_fake_has_the_asked_shape_and_classes() -> None:
     loaded = data.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3)
     assert loaded.train_images.shape == (12, 1, 16, 16)
     assert set(loaded.train_labels.tolist()) <= {0, 1, 2}
-    assert torch.equal(loaded.train_images, data.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3).train_images)
+    assert torch.equal(
+        loaded.train_images,
+        data.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3).train_images,
+    )
