@@ -8,15 +8,15 @@ job.return_value.metrics["test_accuracy"]
 
 from hydra_zen import store, zen
 
-from zenexp.checks import check_config
 from zenexp.configs import MainConfig
 from zenexp.errors import UserError
 from zenexp.train import RunResult, seed_everything, train
+from zenexp.validation import validate_job
 
 __all__ = ["MainConfig", "RunResult", "UserError", "task"]
 
-#: The zen-wrapped task: checks the composed config, seeds, builds everything, then trains.
-task = zen(train, pre_call=[check_config, seed_everything])
+#: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
+task = zen(train, pre_call=[validate_job, seed_everything], resolve_pre_call=False)
 
 # Hydra looks configs up in its own ConfigStore; adding the same entries again is a no-op.
 store.add_to_hydra_store()

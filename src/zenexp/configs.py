@@ -5,19 +5,21 @@ optim = sgd | adam. `trainer`, `tracker` and `seed` are plain fields of `MainCon
 
 Configs declare their fields (`@hydrated_dataclass` or `@dataclass`), so mypy checks a user's edits and
 OmegaConf rejects a badly typed override (`optim.lr=abc`) while composing, before anything runs.
+`Annotated` metadata adds the bounds zenexp checks before a run (`Gt(0)`, `Interval(ge=0, lt=1)`, ...)
+and the one-line description `--help` shows (`Doc`).
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 import torch
+from annotated_types import Ge, Gt, Interval
 from hydra_zen import hydrated_dataclass, store
 from omegaconf import II, MISSING
 from torch import nn
+from typing_extensions import Doc
 
 from zenexp import data, models
 
@@ -45,6 +47,15 @@ else:
 IMAGE_SHAPE = II("dataset.image_shape")
 NUM_CLASSES = II("dataset.num_classes")
 
+ImageShape = Annotated[tuple[int, int, int], Doc("channels, height, width of the images (from the dataset)")]
+NumClasses = Annotated[int, Ge(1), Doc("number of classes (from the dataset)")]
+Hidden = Annotated[int, Ge(1), Doc("width of the hidden layers")]
+Dropout = Annotated[float, Interval(ge=0, lt=1), Doc("dropout probability after each hidden layer")]
+LearningRate = Annotated[float, Gt(0), Doc("learning rate")]
+WeightDecay = Annotated[float, Ge(0), Doc("L2 penalty")]
+DataRoot = Annotated[str, Doc("folder holding the dataset's files")]
+Download = Annotated[bool, Doc("download the files when missing (needs network)")]
+
 
 # ---- model ----------------------------------------------------------------------------------------------
 
@@ -53,30 +64,30 @@ NUM_CLASSES = II("dataset.num_classes")
 class SmallConf(Targets[Callable[..., nn.Sequential]]):
     """Two linear layers (the default model)."""
 
-    image_shape: tuple[int, int, int] = IMAGE_SHAPE
-    num_classes: int = NUM_CLASSES
-    hidden: int = 128
-    dropout: float = 0.0
+    image_shape: ImageShape = IMAGE_SHAPE
+    num_classes: NumClasses = NUM_CLASSES
+    hidden: Hidden = 128
+    dropout: Dropout = 0.0
 
 
 @hydrated_dataclass(models.large, hydra_convert="all")
 class LargeConf(Targets[Callable[..., nn.Sequential]]):
     """Three linear layers."""
 
-    image_shape: tuple[int, int, int] = IMAGE_SHAPE
-    num_classes: int = NUM_CLASSES
-    hidden: int = 256
-    dropout: float = 0.0
+    image_shape: ImageShape = IMAGE_SHAPE
+    num_classes: NumClasses = NUM_CLASSES
+    hidden: Hidden = 256
+    dropout: Dropout = 0.0
 
 
 @hydrated_dataclass(models.Net, hydra_convert="all")
 class NetConf(Targets[type[models.Net]]):
     """The lesson's CIFAR-10 CNN; needs images of at least 16x16 pixels."""
 
-    image_shape: tuple[int, int, int] = IMAGE_SHAPE
-    num_classes: int = NUM_CLASSES
-    hidden: int = 120
-    dropout: float = 0.0
+    image_shape: ImageShape = IMAGE_SHAPE
+    num_classes: NumClasses = NUM_CLASSES
+    hidden: Hidden = 120
+    dropout: Dropout = 0.0
 
 
 # ---- dataset --------------------------------------------------------------------------------------------
@@ -88,34 +99,36 @@ class NetConf(Targets[type[models.Net]]):
 class DigitsConf:
     """scikit-learn's bundled 8x8 handwritten digits: real data, works offline (the default)."""
 
-    test_fraction: float = 0.2
-    split_seed: int = 0
+    test_fraction: Annotated[float, Interval(gt=0, lt=1), Doc("share of the images held out for testing")] = (
+        0.2
+    )
+    split_seed: Annotated[int, Doc("seed of the fixed train/test split")] = 0
 
 
 @hydrated_dataclass(data.cifar10, zen_partial=True, zen_meta={"image_shape": (3, 32, 32), "num_classes": 10})
 class CIFAR10Conf:
     """CIFAR-10 (torchvision's python version) under `root`."""
 
-    root: str = "data"
-    download: bool = False
+    root: DataRoot = "data"
+    download: Download = False
 
 
 @hydrated_dataclass(data.mnist, zen_partial=True, zen_meta={"image_shape": (1, 28, 28), "num_classes": 10})
 class MNISTConf:
     """MNIST (torchvision's layout) under `root`."""
 
-    root: str = "data"
-    download: bool = False
+    root: DataRoot = "data"
+    download: Download = False
 
 
 @hydrated_dataclass(data.fake, zen_partial=True, hydra_convert="all")
 class FakeDataConf:
     """torchvision's FakeData at CIFAR-10 shape: random images, for smoke runs and speed."""
 
-    train_size: int = 1000
-    test_size: int = 200
-    image_shape: tuple[int, int, int] = (3, 32, 32)
-    num_classes: int = 10
+    train_size: Annotated[int, Ge(1), Doc("number of training images")] = 1000
+    test_size: Annotated[int, Ge(1), Doc("number of test images")] = 200
+    image_shape: Annotated[tuple[int, int, int], Doc("channels, height, width")] = (3, 32, 32)
+    num_classes: Annotated[int, Ge(2), Doc("number of classes")] = 10
 
 
 # ---- optim ----------------------------------------------------------------------------------------------
@@ -126,17 +139,17 @@ class FakeDataConf:
 class SGDConf:
     """SGD with the lesson's settings (the default)."""
 
-    lr: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    lr: LearningRate = 0.001
+    momentum: Annotated[float, Interval(ge=0, lt=1), Doc("momentum factor")] = 0.9
+    weight_decay: WeightDecay = 0.0
 
 
 @hydrated_dataclass(torch.optim.Adam, zen_partial=True)
 class AdamConf:
     """Adam."""
 
-    lr: float = 0.001
-    weight_decay: float = 0.0
+    lr: LearningRate = 0.001
+    weight_decay: WeightDecay = 0.0
 
 
 # ---- trainer and tracker --------------------------------------------------------------------------------
@@ -147,12 +160,14 @@ class AdamConf:
 class TrainerConf:
     """How to train."""
 
-    epochs: int = 4
-    batch_size: int = 4
-    max_steps_per_epoch: int | None = None  # stop each epoch early, as the lesson's `if i > 5: break`
-    log_every_n_steps: int = 50
-    device: str = "auto"  # auto: cuda when present, else cpu; or cpu, cuda, cuda:1, ...
-    num_threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    epochs: Annotated[int, Ge(1), Doc("passes over the training split")] = 4
+    batch_size: Annotated[int, Ge(1), Doc("images per step (the lesson's 4)")] = 4
+    max_steps_per_epoch: Annotated[
+        int | None, Ge(1), Doc("stop each epoch after this many steps (the lesson's `if i > 5: break`)")
+    ] = None
+    log_every_n_steps: Annotated[int, Ge(1), Doc("record the training loss every this many steps")] = 50
+    device: Annotated[str, Doc("auto (cuda when present, else cpu), cpu, cuda or cuda:N")] = "auto"
+    num_threads: Annotated[int, Ge(0), Doc("CPU threads for torch; 0 keeps torch's default")] = 0
     _target_: str = field(default=f"{__name__}.TrainerConf", init=False, repr=False)
 
 
@@ -167,12 +182,14 @@ class TrackerMode(Enum):
 class TrackerConf:
     """Where SwanLab records the run."""
 
-    mode: TrackerMode = TrackerMode.offline
-    project: str = "zenexp"
-    experiment_name: str | None = None  # None: named after the command-line overrides
-    tags: list[str] = field(default_factory=list)
-    description: str | None = None
-    logdir: str = "swanlog"  # relative paths are inside the run directory
+    mode: Annotated[TrackerMode, Doc("offline, local, cloud (needs SWANLAB_API_KEY) or disabled")] = (
+        TrackerMode.offline
+    )
+    project: Annotated[str, Doc("SwanLab project")] = "zenexp"
+    experiment_name: Annotated[str | None, Doc("null: named after the command-line overrides")] = None
+    tags: Annotated[list[str], Doc("SwanLab tags")] = field(default_factory=list)
+    description: Annotated[str | None, Doc("SwanLab description")] = None
+    logdir: Annotated[str, Doc("SwanLab's folder; a relative path is inside the run directory")] = "swanlog"
     _target_: str = field(default=f"{__name__}.TrackerConf", init=False, repr=False)
 
 
@@ -191,24 +208,24 @@ class MainConfig:
     optim: Any = MISSING
     trainer: TrainerConf = field(default_factory=TrainerConf)
     tracker: TrackerConf = field(default_factory=TrackerConf)
-    seed: int = 0
+    seed: Annotated[int, Doc("seeds the model's initial weights and the batch order")] = 0
     # Name the job after zenexp (Hydra would name it after the module holding the main function).
     hydra: Any = field(default_factory=lambda: {"job": {"name": "zenexp"}})
 
 
 model_store = store(group="model")
-model_store(SmallConf, name="small")
-model_store(LargeConf, name="large")
-model_store(NetConf, name="net")
+model_store(SmallConf(), name="small")
+model_store(LargeConf(), name="large")
+model_store(NetConf(), name="net")
 
 dataset_store = store(group="dataset")
-dataset_store(DigitsConf, name="digits")
-dataset_store(CIFAR10Conf, name="cifar10")
-dataset_store(MNISTConf, name="mnist")
-dataset_store(FakeDataConf, name="fake")
+dataset_store(DigitsConf(), name="digits")
+dataset_store(CIFAR10Conf(), name="cifar10")
+dataset_store(MNISTConf(), name="mnist")
+dataset_store(FakeDataConf(), name="fake")
 
 optim_store = store(group="optim")
-optim_store(SGDConf, name="sgd")
-optim_store(AdamConf, name="adam")
+optim_store(SGDConf(), name="sgd")
+optim_store(AdamConf(), name="adam")
 
-store(MainConfig, name="zenexp")
+store(MainConfig(), name="zenexp")

@@ -17,6 +17,8 @@ from zenexp.errors import UserError
 class Net(nn.Module):
     """The lesson's CNN: conv 6@5 -> pool -> conv 16@5 -> pool -> fc hidden -> 84 -> classes."""
 
+    MIN_IMAGE_SIZE = 16  # two 5x5 convolutions and two 2x2 poolings leave at least one pixel
+
     def __init__(
         self,
         image_shape: Sequence[int] = (3, 32, 32),
@@ -28,11 +30,8 @@ class Net(nn.Module):
         channels, height, width = image_shape
         # Each 5x5 convolution trims 4 pixels, each pooling halves: 32 -> 28 -> 14 -> 10 -> 5.
         out_h, out_w = (((height - 4) // 2) - 4) // 2, (((width - 4) // 2) - 4) // 2
-        if out_h < 1 or out_w < 1:
-            raise UserError(
-                f"model=net needs images of at least 16x16 pixels, but the dataset's are "
-                f"{height}x{width}; choose dataset=cifar10, mnist or fake, or model=small or large"
-            )
+        if min(height, width) < self.MIN_IMAGE_SIZE:
+            raise UserError(f"Net needs images of at least 16x16 pixels, not {height}x{width}")
         self.features = nn.Sequential(
             nn.Conv2d(channels, 6, 5),
             nn.ReLU(),

@@ -16,9 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from zenexp.checks import resolve_device
 from zenexp.configs import TrackerConf, TrainerConf
 from zenexp.data import ImageData
+from zenexp.errors import UserError
 from zenexp.progress import Progress
 from zenexp.tracking import Recorder
 
@@ -34,6 +34,19 @@ class RunResult:
 
     metrics: dict[str, float]
     output_dir: Path
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is cuda when a GPU is present, else cpu; an explicit cuda device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise UserError(f"trainer.device={name}: not a device; use auto, cpu, cuda or cuda:N") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"trainer.device={name}: no CUDA device is present; use trainer.device=auto or cpu")
+    return device
 
 
 def seed_everything(cfg: DictConfig) -> None:
