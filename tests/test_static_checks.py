@@ -21,5 +21,5 @@ def test_mypy_strict_passes() -> None:
 
 
 def test_ruff_passes() -> None:
-    check("ruff", "check", "src", "tests", "stubs")
-    check("ruff", "format", "--check", "src", "tests", "stubs")
+    check("ruff", "check", "src", "tests", "stubs", "benchmarks")
+    check("ruff", "format", "--check", "src", "tests", "stubs", "benchmarks")

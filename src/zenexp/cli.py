@@ -15,6 +15,7 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 import hydra
 from hydra._internal.utils import get_args_parser
 from hydra.core.config_store import ConfigStore
+from hydra_zen import store
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
@@ -35,6 +36,7 @@ usage: zenexp [group=option ...] [field=value ...]   train and record one run
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    store.add_to_hydra_store()  # configs a user's own module stored before calling main()
     if args[:1] == ["check"]:
         sys.exit(check(args[1:]))
     if "--help" in args or "-h" in args:

@@ -1,0 +1,43 @@
+"""What checking a config costs a run: the CLI's pre-check (compose + validate) and the job's own check.
+
+    python benchmarks/check_overhead.py
+
+Prints milliseconds; the first pre-check in a process is what `zenexp ...` pays once per command.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import zenexp  # noqa: F401  (registers the configs)
+from zenexp.cli import check
+from zenexp.validation import check_config, compose_config
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    overrides = ["model=large", "optim=adam", "optim.lr=0.01", "trainer.epochs=2"]
+    first = timed(lambda: check(overrides, quiet=True))
+    again = statistics.median(timed(lambda: check(overrides, quiet=True)) for _ in range(20))
+    cfg = compose_config(overrides)
+    in_job = statistics.median(timed(lambda: check_config(cfg, overrides)) for _ in range(20))
+    compose = statistics.median(timed(lambda: compose_config(overrides)) for _ in range(20))
+    sweep = timed(
+        lambda: check(["-m", "optim.lr=0.1,0.01,0.001", "model=small,large,net", "dataset=fake"], quiet=True)
+    )
+    print(f"{'CLI pre-check, first in the process':<44} {first:7.1f} ms")
+    print(f"{'CLI pre-check, median of 20 after':<44} {again:7.1f} ms")
+    print(f"{'  of which composing the config':<44} {compose:7.1f} ms")
+    print(f"{'check inside the job (validate_job)':<44} {in_job:7.1f} ms")
+    print(f"{'9-point sweep pre-check':<44} {sweep:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

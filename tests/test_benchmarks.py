@@ -1,0 +1,19 @@
+"""The benchmark scripts keep working (their figures are read by people, not asserted here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_check_overhead_prints_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "check_overhead.py")], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    for label in ("CLI pre-check, first in the process", "check inside the job", "9-point sweep pre-check"):
+        assert label in done.stdout
+    assert all(line.rstrip().endswith(" ms") for line in done.stdout.splitlines())
