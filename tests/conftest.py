@@ -63,8 +63,9 @@ def run_dirs(root: Path) -> list[Path]:
 class SwanLabRun:
     """A SwanLab offline run read back from its files: config.yaml and the run-<id>.swanlab record log."""
 
-    def __init__(self, run_dir: Path) -> None:
-        (folder,) = (run_dir / "swanlog").glob("run-*")
+    def __init__(self, run_dir: Path, part: int = 0) -> None:
+        """`part`: 0 for the first SwanLab run in `run_dir`, 1 for the one a resume started, ..."""
+        folder = sorted((run_dir / "swanlog").glob("run-*"))[part]
         raw = OmegaConf.to_container(OmegaConf.load(folder / "files" / "config.yaml"))
         assert isinstance(raw, dict)
         self.config: dict[str, Any] = {str(key): entry["value"] for key, entry in raw.items()}

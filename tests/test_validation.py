@@ -35,8 +35,8 @@ BAD_INPUTS = [
     (["optim.lrr=0.1"], "optim.lrr=0.1", "did you mean optim.lr?"),
     (["trainer.epoch=3"], "trainer.epoch=3", "did you mean trainer.epochs?"),
     (["model=large", "model.hiden=3"], "model.hiden=3", "did you mean model.hidden?"),
-    (["+trainer.foo=1"], "trainer.foo", "fields: batch_size, device, epochs"),
-    (["+lr=0.1"], "lr", "fields: dataset, model, optim, seed, tracker, trainer"),
+    (["+trainer.foo=1"], "trainer.foo", "fields: batch_size, checkpoint_every_n_steps, device, epochs"),
+    (["+lr=0.1"], "lr", "fields: dataset, model, optim, resume, seed, tracker, trainer"),
     # unknown group options, listing what exists
     (["model=huge"], "model=huge", "large, net, small"),
     (["dataset=cifar100"], "dataset=cifar100", "cifar10, digits, fake, mnist"),
@@ -44,8 +44,8 @@ BAD_INPUTS = [
     # mandatory values left missing
     (["optim.lr=???"], "optim.lr is missing", "optim.lr=<float>"),
     # combinations that cannot work
+    (["resume=outputs/none"], "resume=outputs/none", "no checkpoint there"),
     (["model=net"], "model.image_shape=[1, 8, 8]", "at least 16x16 pixels"),
-    (["tracker.mode=cloud"], "tracker.mode=cloud", "SWANLAB_API_KEY"),
     (["model.num_classes=${dataset.nope}"], "model.num_classes", "dataset.nope"),
     # targets: only registered options can be chosen
     (["model._target_=os.system"], "model._target_=os.system", "model=<option> (large, net, small)"),

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import hydra
@@ -21,14 +22,20 @@ from typing_extensions import Doc
 
 from zenexp import UserError, task
 from zenexp.configs import MainConfig
+from zenexp.interrupts import Interrupted
+from zenexp.runs import rerun, rerun_overrides, saved_overrides
+from zenexp.tracking import SUMMARY_FILE
 from zenexp.train import RunResult
 from zenexp.validation import CONFIG_NAME, HYDRA_KEYS, check_point, describe_bounds, options, sweep_points
 
 GROUPS = ("model", "dataset", "optim")
+COMMANDS = ("check", "resume", "rerun")
 USAGE = """\
 usage: zenexp [group=option ...] [field=value ...]   train and record one run
        zenexp -m field=a,b [...]                     a sweep: one job per combination
        zenexp check [-m] [overrides ...]             check every job of a run or sweep; run nothing
+       zenexp resume RUN_DIR [trainer.epochs=N]      continue a run from its last checkpoint
+       zenexp rerun RUN_DIR                          run a recorded run again; compare its metrics
        zenexp --cfg job [overrides ...]              print the composed config; run nothing
        zenexp --hydra-help                           Hydra's own options
 """
@@ -37,8 +44,29 @@ usage: zenexp [group=option ...] [field=value ...]   train and record one run
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     store.add_to_hydra_store()  # configs a user's own module stored before calling main()
-    if args[:1] == ["check"]:
-        sys.exit(check(args[1:]))
+    command = args[0] if args and args[0] in COMMANDS else None
+    try:
+        if command == "check":
+            sys.exit(check(args[1:]))
+        if command == "rerun":
+            sys.exit(rerun_command(args[1:]))
+        if command == "resume":
+            args = resume_args(args[1:])
+        run(args)
+    except UserError as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        _print_problems([str(error)])
+        sys.exit(1)
+    except Interrupted as stop:
+        print(
+            f"zenexp: {stop}; checkpoint saved. Continue with: zenexp resume {stop.run_dir}", file=sys.stderr
+        )
+        sys.exit(stop.exit_status)
+
+
+def run(args: list[str]) -> None:
+    """Run or sweep with Hydra's own command line, after checking every job."""
     if "--help" in args or "-h" in args:
         print(help_text())
         return
@@ -49,6 +77,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     sys.argv = [sys.argv[0], *args]
     hydra.main(config_path=None, config_name=CONFIG_NAME, version_base="1.3")(_run)()
+
+
+def resume_args(args: Sequence[str]) -> list[str]:
+    """`resume RUN_DIR [overrides]`: the run's own overrides, the new ones, and where to continue."""
+    if not args or "=" in args[0]:
+        raise UserError("usage: zenexp resume RUN_DIR [trainer.epochs=N]")
+    run_dir, *overrides = args
+    return [*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"]
+
+
+def rerun_command(args: Sequence[str]) -> int:
+    """`rerun RUN_DIR`: run it again in a new directory and say whether the metrics are the same."""
+    if len(args) != 1:
+        raise UserError("usage: zenexp rerun RUN_DIR")
+    run_dir = Path(args[0])
+    if check(rerun_overrides(run_dir), quiet=True):
+        return 1
+    result = rerun(run_dir)
+    before = json.loads((run_dir / SUMMARY_FILE).read_text()) if (run_dir / SUMMARY_FILE).is_file() else {}
+    changed = {k: (before.get(k), v) for k, v in result.metrics.items() if before.get(k) != v}
+    if not changed:
+        print(f"same metrics as {run_dir}: test_accuracy {result.metrics['test_accuracy']:.4f}")
+        return 0
+    print(
+        f"metrics differ from {run_dir}:", *(f"  {k}: {a} -> {b}" for k, (a, b) in changed.items()), sep="\n"
+    )
+    return 1
 
 
 def check(args: Sequence[str], quiet: bool = False) -> int:

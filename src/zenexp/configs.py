@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 import torch
 from annotated_types import Ge, Gt, Interval
 from hydra_zen import hydrated_dataclass, store
-from omegaconf import II, MISSING
+from omegaconf import II, MISSING, OmegaConf
 from torch import nn
 from typing_extensions import Doc
 
@@ -166,6 +166,9 @@ class TrainerConf:
         int | None, Ge(1), Doc("stop each epoch after this many steps (the lesson's `if i > 5: break`)")
     ] = None
     log_every_n_steps: Annotated[int, Ge(1), Doc("record the training loss every this many steps")] = 50
+    checkpoint_every_n_steps: Annotated[
+        int | None, Ge(1), Doc("also checkpoint every this many steps (every epoch always)")
+    ] = None
     device: Annotated[str, Doc("auto (cuda when present, else cpu), cpu, cuda or cuda:N")] = "auto"
     num_threads: Annotated[int, Ge(0), Doc("CPU threads for torch; 0 keeps torch's default")] = 0
     _target_: str = field(default=f"{__name__}.TrainerConf", init=False, repr=False)
@@ -209,9 +212,21 @@ class MainConfig:
     trainer: TrainerConf = field(default_factory=TrainerConf)
     tracker: TrackerConf = field(default_factory=TrackerConf)
     seed: Annotated[int, Doc("seeds the model's initial weights and the batch order")] = 0
-    # Name the job after zenexp (Hydra would name it after the module holding the main function).
-    hydra: Any = field(default_factory=lambda: {"job": {"name": "zenexp"}})
+    resume: Annotated[str | None, Doc("a run directory to continue from its last checkpoint")] = None
+    # Name the job after zenexp (Hydra would name it after the module holding the main function), and
+    # run a resumed job in the directory it continues.
+    hydra: Any = field(
+        default_factory=lambda: {
+            "job": {"name": "zenexp"},
+            "run": {"dir": "${zenexp.either:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
+        }
+    )
 
+
+# `${zenexp.either:a,b}` is a unless a is null (`oc.select` only replaces a missing key).
+OmegaConf.register_new_resolver(
+    "zenexp.either", lambda first, second: second if first is None else first, replace=True
+)
 
 model_store = store(group="model")
 model_store(SmallConf(), name="small")

@@ -11,7 +11,7 @@ log = logging.getLogger("zenexp")
 
 
 class Progress:
-    def __init__(self, description: str, total: int, interval_s: float = 10.0) -> None:
+    def __init__(self, description: str, total: int, completed: int = 0, interval_s: float = 10.0) -> None:
         self.description = description
         self.total = total
         self.interval_s = interval_s
@@ -34,7 +34,7 @@ class Progress:
                 TextColumn("loss {task.fields[loss]}"),
                 transient=True,
             )
-            self._task = self._bar.add_task(description, total=total, loss="-")
+            self._task = self._bar.add_task(description, total=total, completed=completed, loss="-")
 
     def update(self, done: int, loss: float) -> None:
         """Report `done` of `total` steps, with the latest training loss."""

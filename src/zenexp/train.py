@@ -1,9 +1,10 @@
-"""The task: seed, load data, train, evaluate, record, and return a `RunResult`."""
+"""The task: load data, train, evaluate, checkpoint, record, and return a `RunResult`."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,9 +17,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from zenexp import checkpoint, provenance
+from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import TrackerConf, TrainerConf
 from zenexp.data import ImageData
 from zenexp.errors import UserError
+from zenexp.interrupts import Interrupted, deferred_signals
 from zenexp.progress import Progress
 from zenexp.tracking import Recorder
 
@@ -49,8 +53,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def seed_everything(cfg: DictConfig) -> None:
-    """Runs before the model is built, so its initial weights follow `seed` too."""
+def make_reproducible(cfg: DictConfig) -> None:
+    """Seed everything and use deterministic algorithms; runs before the model is built (a zen pre_call)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+    torch.use_deterministic_algorithms(True, warn_only=True)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -63,10 +69,12 @@ def train(
     trainer: TrainerConf,
     tracker: TrackerConf,
     seed: int,
+    resume: str | None,
     zen_cfg: DictConfig,
 ) -> RunResult:
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
+    overrides = provenance.job_overrides()
     device = resolve_device(trainer.device)
     if trainer.num_threads:
         torch.set_num_threads(trainer.num_threads)
@@ -74,37 +82,71 @@ def train(
     data = dataset().to(device)
     model.to(device)
     optimizer = optim(model.parameters())
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(zen_cfg, resolve=True), encoding="utf-8")
+    checkpoints = output_dir / CHECKPOINT_DIR
+    if resume:
+        position = checkpoint.load(checkpoints / LAST, model, optimizer)
+        provenance.note_resume(output_dir, position.step, overrides)
+        log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
+    else:
+        name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
+        position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
+        provenance.write_run_file(output_dir, overrides)
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(zen_cfg, resolve=True), encoding="utf-8")
+    position.epoch_loss, position.window_loss = (
+        position.epoch_loss.to(device),
+        position.window_loss.to(device),
+    )
+
+    def save(name: str = LAST) -> None:
+        checkpoint.save(checkpoints, name, model, optimizer, position)
+
     log.info(
-        "training %s on %d images (%s), %d epochs, on %s",
+        "training %s on %d %s images, %d epochs, on %s",
         type(model).__name__,
         len(data.train_labels),
-        ", ".join(data.classes[:3]) + ", ...",
+        "x".join(map(str, data.train_images.shape[1:])),
         trainer.epochs,
         device,
     )
+    continues = (position.tracker_run_id, position.step) if resume else None
+    recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues)
+    position.tracker_run_id = position.tracker_run_id or recorder.run_id
+    with recorder, deferred_signals() as interrupted:
 
-    generator = torch.Generator().manual_seed(seed)
-    name = hydra.job.override_dirname or "defaults"
-    with Recorder(tracker, zen_cfg, output_dir, experiment_name=name) as recorder:
-        step = 0
-        for epoch in range(1, trainer.epochs + 1):
-            train_loss, step = train_epoch(model, optimizer, data, trainer, generator, recorder, step, epoch)
+        def stop_if_interrupted() -> None:
+            if (signum := interrupted()) is not None:
+                save()
+                raise Interrupted(signum, output_dir)
+
+        while position.epoch <= trainer.epochs:
+            train_epoch(model, optimizer, data, trainer, position, recorder, save, stop_if_interrupted)
             accuracy, class_accuracy = evaluate(model, data)
-            recorder.log({"train/epoch_loss": train_loss, "test/accuracy": accuracy, "epoch": epoch}, step)
+            train_loss = position.epoch_loss.item() / position.step_in_epoch
+            recorder.log(
+                {"train/epoch_loss": train_loss, "test/accuracy": accuracy, "epoch": position.epoch},
+                position.step,
+            )
             log.info(
                 "epoch %d/%d: train loss %.4f, test accuracy %.4f",
-                epoch,
+                position.epoch,
                 trainer.epochs,
                 train_loss,
                 accuracy,
             )
+            position.metrics = {"train_loss": train_loss, "test_accuracy": accuracy}
+            position.metrics |= {
+                f"test_accuracy/{c}": a for c, a in zip(data.classes, class_accuracy, strict=True)
+            }
+            position.epoch, position.step_in_epoch = position.epoch + 1, 0
+            position.epoch_loss = torch.zeros_like(position.epoch_loss)
+            if accuracy > position.best_accuracy:
+                position.best_accuracy = accuracy
+                save(BEST)
+            save()
         torch.save(model.state_dict(), output_dir / "model.pt")
-        metrics = {"train_loss": train_loss, "test_accuracy": accuracy}
-        metrics |= {f"test_accuracy/{c}": a for c, a in zip(data.classes, class_accuracy, strict=True)}
-        recorder.summarise(metrics, step)
+        recorder.summarise(position.metrics, position.step)
     log.info("run recorded in %s", output_dir)
-    return RunResult(metrics, output_dir)
+    return RunResult(dict(position.metrics), output_dir)
 
 
 def train_epoch(
@@ -112,37 +154,43 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     data: ImageData,
     trainer: TrainerConf,
-    generator: torch.Generator,
+    position: Position,
     recorder: Recorder,
-    step: int,
-    epoch: int,
-) -> tuple[float, int]:
-    """One pass over a seeded permutation of the training set; returns the mean loss and the last step."""
+    save: Callable[[], None],
+    stop_if_interrupted: Callable[[], None],
+) -> None:
+    """Train on `position.epoch` from `position.step_in_epoch` on, in the epoch's seeded batch order.
+
+    Losses are summed on the device and read back only when logged: no host sync on other steps.
+    """
     model.train()
+    generator = torch.Generator()
+    assert position.batch_order is not None
+    generator.set_state(position.batch_order)
     order = torch.randperm(len(data.train_labels), generator=generator).to(data.train_labels.device)
     steps = math.ceil(len(order) / trainer.batch_size)
     if trainer.max_steps_per_epoch is not None:
         steps = min(steps, trainer.max_steps_per_epoch)
-    # Losses are summed on the device and read back only when logged: no host sync on the other steps.
-    epoch_total = window_total = torch.zeros((), device=data.train_labels.device)
-    window_steps = 0
-    with Progress(f"epoch {epoch}/{trainer.epochs}", steps) as progress:
-        for i in range(steps):
+    with Progress(f"epoch {position.epoch}/{trainer.epochs}", steps, position.step_in_epoch) as progress:
+        for i in range(position.step_in_epoch, steps):
             batch = order[i * trainer.batch_size : (i + 1) * trainer.batch_size]
             loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            step += 1
-            epoch_total = epoch_total + loss.detach()
-            window_total = window_total + loss.detach()
-            window_steps += 1
-            if step % trainer.log_every_n_steps == 0:
-                window_loss = window_total.item() / window_steps
-                recorder.log({"train/loss": window_loss}, step)
+            position.step, position.step_in_epoch = position.step + 1, i + 1
+            position.epoch_loss += loss.detach()
+            position.window_loss += loss.detach()
+            position.window_steps += 1
+            if position.step % trainer.log_every_n_steps == 0:
+                window_loss = position.window_loss.item() / position.window_steps
+                recorder.log({"train/loss": window_loss}, position.step)
                 progress.update(i + 1, window_loss)
-                window_total, window_steps = torch.zeros_like(window_total), 0
-    return epoch_total.item() / steps, step
+                position.window_loss, position.window_steps = torch.zeros_like(position.window_loss), 0
+            if trainer.checkpoint_every_n_steps and position.step % trainer.checkpoint_every_n_steps == 0:
+                save()
+            stop_if_interrupted()
+    position.batch_order = generator.get_state()  # the next epoch's order follows from here
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import operator
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -32,10 +32,11 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from zenexp.configs import NetConf, TrackerConf
+from zenexp.checkpoint import CHECKPOINT_DIR, LAST
+from zenexp.configs import NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
-from zenexp.tracking import check_tracker
+from zenexp.provenance import job_overrides
 from zenexp.train import resolve_device
 
 CONFIG_NAME = "zenexp"
@@ -58,10 +59,7 @@ def validate_job(cfg: DictConfig) -> None:
     Hydra has already made the run directory; a job refused here leaves nothing in it, so that folder
     and what Hydra wrote into it are removed again.
     """
-    overrides: list[str] = []
-    if HydraConfig.initialized():  # as typed: an override may hold an interpolation that must not resolve
-        overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)  # type: ignore[assignment]
-    problems = check_config(cfg, overrides)
+    problems = check_config(cfg, job_overrides())
     if problems:
         if HydraConfig.initialized():
             _discard_run_dir()
@@ -101,6 +99,47 @@ def _discard_run_dir() -> None:
     (output_dir / f"{hydra.job.name}.log").unlink(missing_ok=True)
     with suppress(OSError):  # not empty: something else lives there, keep it
         output_dir.rmdir()
+
+
+# ---- resuming ----------------------------------------------------------------------------------------------
+
+RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
+
+
+def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[str]:
+    """`key: saved -> now` for each resolved value that differs from the run's saved config.yaml."""
+    saved = _flatten(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")))
+    now = _flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    keys = sorted((saved.keys() | now.keys()) - allowed)
+    return [
+        f"{key}: {saved.get(key, '(absent)')} -> {now.get(key, '(absent)')}"
+        for key in keys
+        if saved.get(key) != now.get(key)
+    ]
+
+
+def resume_problems(cfg: DictConfig) -> list[str]:
+    """Why `resume=RUN_DIR` cannot continue that run with this config, if it cannot."""
+    run_dir = Path(cfg.resume)
+    if not (run_dir / CHECKPOINT_DIR / LAST).is_file():
+        return [f"resume={cfg.resume}: no checkpoint there ({CHECKPOINT_DIR}/{LAST}); nothing to resume"]
+    changes = config_changes(run_dir, cfg, RESUMABLE)
+    if changes:
+        listed = "\n".join(f"    {change}" for change in changes)
+        return [
+            f"resume={cfg.resume}: only trainer.epochs may change when resuming, but this differs:\n{listed}\n"
+            f"  `zenexp resume {cfg.resume}` reuses the run's own overrides"
+        ]
+    return []
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat |= _flatten(child, f"{prefix}.{key}" if prefix else str(key))
+        return flat
+    return {prefix: value}
 
 
 # ---- the overrides as typed ------------------------------------------------------------------------------
@@ -219,7 +258,10 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     problems += list(_check_targets(cfg, registered_targets()))
     if problems:
         return problems
-    return _check_combinations(cfg)
+    problems = _check_combinations(cfg)
+    if cfg.resume and not problems:
+        problems = resume_problems(cfg)
+    return problems
 
 
 def _check_fields(node: DictConfig, path: str) -> Iterator[str]:
@@ -322,14 +364,10 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
                 f"{Net.MIN_IMAGE_SIZE}x{Net.MIN_IMAGE_SIZE} pixels; choose dataset=cifar10, mnist or fake, "
                 f"or model=small or large"
             )
-    for check in (
-        lambda: resolve_device(cfg.trainer.device),
-        lambda: check_tracker(TrackerConf(mode=cfg.tracker.mode)),
-    ):
-        try:
-            check()
-        except UserError as error:
-            problems.append(str(error))
+    try:
+        resolve_device(cfg.trainer.device)
+    except UserError as error:
+        problems.append(str(error))
     return problems
 
 

@@ -1,0 +1,69 @@
+"""`run.json`: what a run needs to be understood and repeated later: overrides, versions, git commit."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+RUN_FILE = "run.json"
+
+
+def job_overrides() -> list[str]:
+    """The running Hydra job's overrides as typed (an override may hold an interpolation: not resolved)."""
+    if not HydraConfig.initialized():
+        return []
+    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
+    return [str(override) for override in overrides] if isinstance(overrides, list) else []
+
+
+def git_commit(folder: Path) -> dict[str, Any] | None:
+    """The commit checked out in `folder`'s git repository and whether files differ from it, if any."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_run_file(output_dir: Path, overrides: list[str]) -> None:
+    info = {
+        "overrides": overrides,
+        "command": sys.argv,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "zenexp": version("zenexp"),
+            "torch": version("torch"),
+            "python": platform.python_version(),
+        },
+        "platform": platform.platform(),
+        "git": git_commit(Path.cwd()),
+        "resumed": [],
+    }
+    (output_dir / RUN_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def note_resume(output_dir: Path, step: int, overrides: list[str]) -> None:
+    info = read_run_file(output_dir)
+    time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    info["resumed"].append({"at_step": step, "time": time, "overrides": overrides})
+    (output_dir / RUN_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def read_run_file(output_dir: Path) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads((output_dir / RUN_FILE).read_text(encoding="utf-8"))
+    return info

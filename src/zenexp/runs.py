@@ -1,0 +1,50 @@
+"""The task that runs one job, and continuing or repeating a recorded run from what its directory saved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra_zen import launch, zen
+
+from zenexp.configs import MainConfig
+from zenexp.errors import UserError
+from zenexp.provenance import RUN_FILE, read_run_file
+from zenexp.train import RunResult, make_reproducible, train
+from zenexp.validation import compose_config, config_changes, validate_job
+
+#: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
+#: The config is resolved by the task itself, after validation has explained any broken interpolation.
+task = zen(train, pre_call=[validate_job, make_reproducible], resolve_pre_call=False)
+
+
+def saved_overrides(run_dir: Path) -> list[str]:
+    if not (run_dir / RUN_FILE).is_file():
+        raise UserError(f"{run_dir}: not a zenexp run directory (no {RUN_FILE})")
+    return list(read_run_file(run_dir)["overrides"])
+
+
+def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunResult:
+    """Continue a run from its last checkpoint, in its own directory; `trainer.epochs=N` may extend it."""
+    return _launch([*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"])
+
+
+def rerun_overrides(run_dir: Path) -> list[str]:
+    """The overrides that repeat a run; refused when the code's defaults have changed since."""
+    overrides = saved_overrides(run_dir)
+    changes = config_changes(run_dir, compose_config(overrides), {"resume"})
+    if changes:
+        listed = "\n".join(f"    {change}" for change in changes)
+        raise UserError(f"{run_dir}: the config these overrides give today differs from the run's:\n{listed}")
+    return overrides
+
+
+def rerun(run_dir: str | Path) -> RunResult:
+    """Run a recorded run again, in a new run directory, from the overrides it saved."""
+    return _launch(rerun_overrides(Path(run_dir)))
+
+
+def _launch(overrides: list[str]) -> RunResult:
+    result = launch(MainConfig, task, overrides=overrides, version_base="1.3").return_value
+    assert isinstance(result, RunResult)
+    return result

@@ -1,0 +1,210 @@
+"""Runs survive kills and signals, resume exactly, and never lose records to a failing tracker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra_zen import launch
+
+import zenexp
+from tests.conftest import SwanLabRun, cli, read_metrics, run, run_dirs
+from zenexp.provenance import read_run_file
+
+# About 1,100 steps of the large model on digits: long enough to be stopped in the middle.
+LONG = [
+    "model=large",
+    "trainer.epochs=3",
+    "trainer.checkpoint_every_n_steps=25",
+    "trainer.log_every_n_steps=10",
+]
+
+
+def start_and_stop(run_dir: Path, signum: int) -> subprocess.Popen[str]:
+    """Start a long run in `run_dir` and send `signum` once it has written a mid-epoch checkpoint."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zenexp", *LONG, f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.send_signal(signum)
+    process.wait(timeout=120)
+    return process
+
+
+def uninterrupted() -> tuple[dict[str, float], list[dict[str, float]]]:
+    result = run(*LONG, "tracker.mode=disabled")
+    return result.metrics, read_metrics(result.output_dir)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -> None:
+    run_dir = in_tmp_path / "killed"
+    process = start_and_stop(run_dir, signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / "summary.json").exists()
+    stopped_at = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["position"]
+    assert stopped_at["epoch"] == 1 and 0 < stopped_at["step_in_epoch"]  # in the middle of the first epoch
+
+    done = cli("resume", str(run_dir))
+    assert done.returncode == 0, done.stderr
+
+    metrics, records = uninterrupted()
+    assert json.loads((run_dir / "summary.json").read_text()) == metrics
+    assert read_metrics(run_dir) == records  # kept, not duplicated, and the rest written again
+    # SwanLab buffers its records: a SIGKILL can leave the first part's record log empty. The second part
+    # carries the same experiment name, a "resumed" tag, and the first part's id.
+    first_folder, _ = sorted((run_dir / "swanlog").glob("run-*"))
+    second = SwanLabRun(run_dir, 1)
+    assert stopped_at["tracker_run_id"] and first_folder.name.endswith(stopped_at["tracker_run_id"])
+    assert second.start.name == stopped_at["experiment_name"] and "resumed" in list(second.start.tags)
+    assert stopped_at["tracker_run_id"] in second.start.description
+    assert min(step for step, _ in second.scalars["train/loss"]) > stopped_at["step"]
+    assert read_run_file(run_dir)["resumed"][0]["at_step"] == stopped_at["step"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_tmp_path: Path) -> None:
+    run_dir = in_tmp_path / "stopped"
+    process = start_and_stop(run_dir, signum)
+    assert process.returncode == 128 + signum
+    assert f"Continue with: zenexp resume {run_dir}" in process.stderr.read() if process.stderr else False
+    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    assert SwanLabRun(run_dir).finish.state == 3  # RUN_STATE_ABORTED
+    assert not list((run_dir / "checkpoints").glob("*.tmp"))
+
+    done = cli("resume", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    metrics, _ = uninterrupted()
+    assert json.loads((run_dir / "summary.json").read_text()) == metrics
+
+
+def test_resume_with_a_changed_learning_rate_is_refused_with_the_diff(in_tmp_path: Path) -> None:
+    first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=5")
+    saved = (first.output_dir / ".hydra" / "overrides.yaml").read_text()
+
+    done = cli("resume", str(first.output_dir), "optim.lr=0.1")
+    assert done.returncode == 1
+    assert "optim.lr: 0.001 -> 0.1" in done.stderr and "Traceback" not in done.stderr
+    assert (first.output_dir / ".hydra" / "overrides.yaml").read_text() == saved  # nothing touched
+
+    done = cli("resume", str(first.output_dir), "trainer.epochs=2")  # more epochs are fine
+    assert done.returncode == 0, done.stderr
+    assert [r["epoch"] for r in read_metrics(first.output_dir) if "epoch" in r] == [1, 2]
+
+
+def test_a_new_run_cannot_resume_what_has_no_checkpoint(in_tmp_path: Path) -> None:
+    done = cli("resume", str(in_tmp_path / "nowhere"))
+    assert done.returncode == 1 and "not a zenexp run directory" in done.stderr
+
+
+def test_rerun_reproduces_a_finished_run_exactly(in_tmp_path: Path) -> None:
+    first = run("model=large", "trainer.epochs=2", "seed=7")
+    done = cli("rerun", str(first.output_dir))
+    assert done.returncode == 0, done.stderr
+    assert f"same metrics as {first.output_dir}" in done.stdout
+    second = [d for d in run_dirs(in_tmp_path / "outputs") if d != first.output_dir]
+    assert len(second) == 1
+    assert json.loads((second[0] / "summary.json").read_text()) == first.metrics
+
+
+def test_the_run_directory_records_versions_overrides_and_commit(in_tmp_path: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], check=True)
+    (in_tmp_path / "notes.txt").write_text("my project\n")
+    subprocess.run(["git", "add", "notes.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    result = run("optim.lr=0.01", "trainer.epochs=1")
+    info = read_run_file(result.output_dir)
+    assert info["overrides"] == ["optim.lr=0.01", "trainer.epochs=1"]
+    assert info["versions"]["torch"] == torch.__version__.split("+")[0] or info["versions"]["torch"]
+    assert info["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert info["git"]["commit"] == head
+    checkpoint = torch.load(result.output_dir / "checkpoints" / "best.pt", weights_only=False)
+    assert {"model", "optimizer", "position", "rng"} <= checkpoint.keys()
+    assert checkpoint["position"]["best_accuracy"] == result.metrics["test_accuracy"]
+
+
+def test_cloud_without_a_key_records_offline(in_tmp_path: Path) -> None:
+    done = cli("tracker.mode=cloud", "trainer.epochs=1")
+    assert done.returncode == 0, done.stderr
+    assert "no API key in SWANLAB_API_KEY; recording offline instead" in done.stdout + done.stderr
+    (run_dir,) = run_dirs(in_tmp_path / "outputs")
+    assert SwanLabRun(run_dir).finish.state == 1
+
+
+def test_cloud_with_an_unreachable_server_records_offline(in_tmp_path: Path) -> None:
+    env = {"SWANLAB_API_KEY": "not-a-real-key", "SWANLAB_API_HOST": "http://127.0.0.1:9"}
+    done = cli("tracker.mode=cloud", "trainer.epochs=1", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "cannot reach 127.0.0.1:9" in done.stdout + done.stderr
+    (run_dir,) = run_dirs(in_tmp_path / "outputs")
+    assert SwanLabRun(run_dir).finish.state == 1
+    assert (
+        json.loads((run_dir / "summary.json").read_text())
+        == run("trainer.epochs=1", "tracker.mode=disabled").metrics
+    )
+
+
+def test_an_error_inside_swanlab_does_not_stop_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    import swanlab
+
+    real_log = swanlab.log
+    calls: list[int] = []
+
+    def failing_log(data: dict[str, float], step: int | None = None) -> None:
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("disk full")
+        real_log(data, step=step)
+
+    monkeypatch.setattr(swanlab, "log", failing_log)
+    result = run("trainer.epochs=2")
+    monkeypatch.undo()
+    reference = run("trainer.epochs=2", "tracker.mode=disabled")
+    assert result.metrics == reference.metrics
+    assert read_metrics(result.output_dir) == read_metrics(reference.output_dir)
+    assert len(calls) == 4  # SwanLab was left alone after its error
+
+
+def test_three_hundred_jobs_in_one_process(in_tmp_path: Path) -> None:
+    threads = threading.active_count()
+    jobs = launch(
+        zenexp.MainConfig,
+        zenexp.task,
+        overrides=[
+            "seed=range(300)",
+            "dataset=fake",
+            "dataset.train_size=8",
+            "dataset.test_size=4",
+            "trainer.epochs=1",
+            "trainer.batch_size=8",
+        ],
+        multirun=True,
+        version_base="1.3",
+    )
+    (batch,) = jobs
+    assert len(batch) == 300
+    assert all(job.return_value.metrics["test_accuracy"] >= 0 for job in batch)
+    last = batch[-1].return_value.output_dir
+    assert SwanLabRun(last).finish.state == 1
+    assert threading.active_count() <= threads + 1  # no thread left behind per run
+    assert len(os.listdir("/proc/self/fd")) < 200 if Path("/proc/self/fd").exists() else True
