@@ -6,6 +6,7 @@ mistake costs one line and no run directory, and a sweep never starts half its j
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from hydra_zen import store
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
-from zenexp import UserError, task
+from zenexp import UserError, compare, sweeps, task
 from zenexp.configs import MainConfig
 from zenexp.interrupts import Interrupted
 from zenexp.runs import rerun, rerun_overrides, saved_overrides
@@ -29,13 +30,14 @@ from zenexp.train import RunResult
 from zenexp.validation import CONFIG_NAME, HYDRA_KEYS, check_point, describe_bounds, options, sweep_points
 
 GROUPS = ("model", "dataset", "optim")
-COMMANDS = ("check", "resume", "rerun")
+COMMANDS = ("check", "resume", "rerun", "compare")
 USAGE = """\
 usage: zenexp [group=option ...] [field=value ...]   train and record one run
        zenexp -m field=a,b [...]                     a sweep: one job per combination
        zenexp check [-m] [overrides ...]             check every job of a run or sweep; run nothing
        zenexp resume RUN_DIR [trainer.epochs=N]      continue a run from its last checkpoint
        zenexp rerun RUN_DIR                          run a recorded run again; compare its metrics
+       zenexp compare DIR... [--sort M] [--png F]    runs or sweeps side by side: a table and curves
        zenexp --cfg job [overrides ...]              print the composed config; run nothing
        zenexp --hydra-help                           Hydra's own options
 """
@@ -50,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(check(args[1:]))
         if command == "rerun":
             sys.exit(rerun_command(args[1:]))
+        if command == "compare":
+            sys.exit(compare_command(args[1:]))
         if command == "resume":
             args = resume_args(args[1:])
         run(args)
@@ -76,7 +80,16 @@ def run(args: list[str]) -> None:
     if runs_jobs and os.environ.get("HYDRA_FULL_ERROR") != "1" and check(args, quiet=True):
         sys.exit(1)
     sys.argv = [sys.argv[0], *args]
-    hydra.main(config_path=None, config_name=CONFIG_NAME, version_base="1.3")(_run)()
+    try:
+        hydra.main(config_path=None, config_name=CONFIG_NAME, version_base="1.3")(_run)()
+    finally:
+        if sweeps.last_sweep_dir is not None:  # a sweep ran: summarise it, failed jobs included
+            runs = sweeps.write_sweep_summary(sweeps.last_sweep_dir)
+            finished = sum(run.status == "finished" for run in runs)
+            print(
+                f"\n{finished} of {len(runs)} jobs finished; {sweeps.last_sweep_dir / sweeps.SWEEP_SUMMARY_FILE}"
+            )
+            print(compare.table(runs))
 
 
 def resume_args(args: Sequence[str]) -> list[str]:
@@ -104,6 +117,27 @@ def rerun_command(args: Sequence[str]) -> int:
         f"metrics differ from {run_dir}:", *(f"  {k}: {a} -> {b}" for k, (a, b) in changed.items()), sep="\n"
     )
     return 1
+
+
+def compare_command(args: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="zenexp compare", description="Compare runs from their own files.")
+    parser.add_argument("paths", nargs="+", type=Path, help="run directories, or sweep directories")
+    parser.add_argument(
+        "--sort", default="test_accuracy", help="the metric to sort by (default test_accuracy)"
+    )
+    parser.add_argument("--ascending", action="store_true", help="smallest first (for a loss)")
+    parser.add_argument("--png", type=Path, help="where to draw the curves (default: in the one sweep given)")
+    options = parser.parse_args(args)
+    missing = [str(path) for path in options.paths if not path.is_dir()]
+    if missing:
+        raise UserError(f"no such directory: {', '.join(missing)}")
+    runs = compare.records(options.paths)
+    if not runs:
+        raise UserError(f"no runs in {', '.join(map(str, options.paths))}")
+    print(compare.table(runs, options.sort, options.ascending))
+    png = options.png or (options.paths[0] if len(options.paths) == 1 else Path.cwd()) / "curves.png"
+    print(f"\ncurves: {compare.plot_curves(runs, png)}")
+    return 0
 
 
 def check(args: Sequence[str], quiet: bool = False) -> int:

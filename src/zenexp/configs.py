@@ -213,11 +213,12 @@ class MainConfig:
     tracker: TrackerConf = field(default_factory=TrackerConf)
     seed: Annotated[int, Doc("seeds the model's initial weights and the batch order")] = 0
     resume: Annotated[str | None, Doc("a run directory to continue from its last checkpoint")] = None
-    # Name the job after zenexp (Hydra would name it after the module holding the main function), and
-    # run a resumed job in the directory it continues.
+    # Name the job after zenexp (Hydra would name it after the module holding the main function), record
+    # each job's outcome and the sweep's summary, and run a resumed job in the directory it continues.
     hydra: Any = field(
         default_factory=lambda: {
             "job": {"name": "zenexp"},
+            "callbacks": {"sweep": {"_target_": "zenexp.sweeps.SweepRecorder"}},
             "run": {"dir": "${zenexp.either:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
         }
     )
@@ -244,3 +245,20 @@ optim_store(SGDConf(), name="sgd")
 optim_store(AdamConf(), name="adam")
 
 store(MainConfig(), name="zenexp")
+
+# A ready search, `-m hydra/sweeper=lr_model_search` (needs zenexp[sweep]): Optuna's TPE over the learning
+# rate and the model, maximising test accuracy. A plain dict on top of the plugin's own `optuna` config;
+# the plugin's config classes fail to merge under Hydra 1.3 on Python >= 3.10.
+store(
+    {
+        "defaults": ["optuna", "_self_"],
+        "direction": "maximize",
+        "n_trials": 8,
+        "n_jobs": 1,
+        "max_failure_rate": 0.25,
+        "sampler": {"seed": 0},
+        "params": {"optim.lr": "tag(log, interval(0.0001, 0.3))", "model": "choice(small, large)"},
+    },
+    group="hydra/sweeper",
+    name="lr_model_search",
+)

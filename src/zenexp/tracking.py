@@ -71,8 +71,10 @@ class Recorder:
         output_dir: Path,
         experiment_name: str,
         continues: tuple[str | None, int] | None = None,
+        group: str | None = None,
     ) -> None:
         self.output_dir = output_dir
+        self.group = group  # the sweep this run belongs to
         self.run_id: str | None = None
         if continues is not None:
             keep_metrics_until(output_dir, continues[1])
@@ -114,6 +116,7 @@ class Recorder:
                 log_dir=str(self.output_dir / settings.logdir),
                 project=settings.project,
                 name=experiment_name,
+                group=self.group,
                 description=description,
                 tags=tags,
                 config=plain_config,

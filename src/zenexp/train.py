@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -38,6 +39,10 @@ class RunResult:
 
     metrics: dict[str, float]
     output_dir: Path
+
+    def __float__(self) -> float:
+        """The objective of hyper-parameter searches (`hydra/sweeper=optuna`): the test accuracy."""
+        return self.metrics["test_accuracy"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -109,7 +114,8 @@ def train(
         device,
     )
     continues = (position.tracker_run_id, position.step) if resume else None
-    recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues)
+    sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
+    recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues, group=sweep)
     position.tracker_run_id = position.tracker_run_id or recorder.run_id
     with recorder, deferred_signals() as interrupted:
 

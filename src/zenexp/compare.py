@@ -1,0 +1,81 @@
+"""`zenexp compare`: runs side by side, from their own files (no network, no SwanLab login)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from zenexp.sweeps import RunRecord, read_run, run_dirs
+from zenexp.tracking import METRICS_FILE
+
+SHOWN_METRICS = ("test_accuracy", "train_loss")
+
+
+def records(paths: list[Path]) -> list[RunRecord]:
+    return [read_run(run_dir) for run_dir in run_dirs(paths)]
+
+
+def varying_overrides(runs: list[RunRecord]) -> list[list[str]]:
+    """Each run's overrides without those every run shares: what tells the runs apart."""
+    shared = set.intersection(*(set(run.overrides) for run in runs)) if len(runs) > 1 else set()
+    return [[o for o in run.overrides if o not in shared] for run in runs]
+
+
+def table(runs: list[RunRecord], sort_by: str = "test_accuracy", ascending: bool = False) -> str:
+    """Overrides against final metrics, best first by `sort_by`; runs without that metric last."""
+    labels = dict(zip((run.run_dir for run in runs), varying_overrides(runs), strict=True))
+
+    def key(run: RunRecord) -> tuple[bool, float]:
+        value = run.metrics.get(sort_by, math.nan)
+        return math.isnan(value), value if ascending else -value
+
+    ordered = sorted(runs, key=key)
+    metrics = [sort_by, *(m for m in SHOWN_METRICS if m != sort_by)]
+    header = ["run", "status", *metrics, "overrides"]
+    rows = [
+        [
+            run.run_dir.name,
+            run.status,
+            *(f"{run.metrics[m]:.4f}" if m in run.metrics else "-" for m in metrics),
+            " ".join(labels[run.run_dir]) or "(defaults)",
+        ]
+        for run in ordered
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in [header, *rows]
+    ]
+    failures = [f"{run.run_dir.name}: {run.error}" for run in ordered if run.error]
+    return "\n".join([*lines, *(["", "failed:", *failures] if failures else [])])
+
+
+def plot_curves(runs: list[RunRecord], png: Path) -> Path:
+    """Training loss by step and test accuracy by epoch, one line per run, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for run, label in zip(runs, varying_overrides(runs), strict=True):
+        path = run.run_dir / METRICS_FILE
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        records = [json.loads(line) for line in lines]
+        name = " ".join(label) or run.run_dir.name
+        steps = [(r["step"], r["train/loss"]) for r in records if "train/loss" in r]
+        epochs = [(r["epoch"], r["test/accuracy"]) for r in records if "test/accuracy" in r]
+        if steps:
+            loss_axes.plot(*zip(*steps, strict=True), label=name)
+        if epochs:
+            accuracy_axes.plot(*zip(*epochs, strict=True), marker="o", label=name)
+    loss_axes.set(title="training loss", xlabel="step", ylabel="train/loss")
+    accuracy_axes.set(title="test accuracy", xlabel="epoch", ylabel="test/accuracy")
+    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    accuracy_axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)
+    return png

@@ -1,0 +1,120 @@
+"""Sweeps: each job's status in its run directory, and a summary of all jobs in the sweep directory.
+
+`SweepRecorder` is a Hydra callback (configured in `MainConfig.hydra.callbacks`), so it works with every
+launcher: it runs where each job runs (this process, a joblib worker, a Slurm node) and writes files only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from zenexp.tracking import METRICS_FILE, SUMMARY_FILE
+
+log = logging.getLogger("zenexp")
+
+STATUS_FILE = "status.json"
+SWEEP_SUMMARY_FILE = "sweep_summary.json"
+
+#: The sweep directory of the last multirun this process started (for the command line's final summary).
+last_sweep_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as its directory recorded it."""
+
+    run_dir: Path
+    overrides: list[str]
+    status: str  # finished, failed, or "did not finish" (running, killed, or never started)
+    error: str | None
+    metrics: dict[str, float]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "job": self.run_dir.name,
+            "overrides": self.overrides,
+            "status": self.status,
+            "error": self.error,
+            "metrics": self.metrics,
+        }
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    status: dict[str, Any] = {"status": "did not finish", "error": None}
+    if (run_dir / STATUS_FILE).is_file():
+        status = json.loads((run_dir / STATUS_FILE).read_text(encoding="utf-8"))
+    metrics: dict[str, float] = {}
+    if (run_dir / SUMMARY_FILE).is_file():
+        metrics = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    return RunRecord(run_dir, [str(o) for o in overrides or []], status["status"], status["error"], metrics)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The run directories of a sweep, in job order."""
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    return sorted(jobs, key=lambda p: (len(p.name), p.name))
+
+
+def run_dirs(paths: list[Path]) -> list[Path]:
+    """Each path as a run directory, or the run directories of a sweep directory."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / METRICS_FILE).is_file() or (path / ".hydra").is_dir():
+            found.append(path)
+        elif path.is_dir():
+            found += job_dirs(path)
+    return found
+
+
+def write_sweep_summary(sweep_dir: Path) -> list[RunRecord]:
+    """Write `sweep_summary.json` from the jobs' own records (atomically: jobs may finish together)."""
+    records = [read_run(job) for job in job_dirs(sweep_dir)]
+    summary = {
+        "sweep_dir": str(sweep_dir),
+        "jobs": [record.as_json() for record in records],
+        "finished": sum(record.status == "finished" for record in records),
+        "failed": sum(record.status != "finished" for record in records),
+    }
+    temporary = sweep_dir / f".{SWEEP_SUMMARY_FILE}.{os.getpid()}"
+    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, sweep_dir / SWEEP_SUMMARY_FILE)
+    return records
+
+
+class SweepRecorder(Callback):
+    """Records each job's outcome in `status.json`, and keeps the sweep's summary up to date."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global last_sweep_dir
+        last_sweep_dir = Path(config.hydra.sweep.dir)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        run_dir = Path(config.hydra.runtime.output_dir)
+        if not run_dir.is_dir():  # refused before it started: nothing to record
+            return
+        error = None
+        if job_return.status is JobStatus.FAILED:
+            failure = job_return._return_value
+            error = f"{type(failure).__name__}: {failure}"
+            log.error(
+                "job failed: %s", error, exc_info=failure if isinstance(failure, BaseException) else None
+            )
+        status = {"status": "finished" if error is None else "failed", "error": error}
+        (run_dir / STATUS_FILE).write_text(json.dumps(status) + "\n", encoding="utf-8")
+        if config.hydra.mode == RunMode.MULTIRUN:
+            write_sweep_summary(Path(config.hydra.sweep.dir))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_sweep_summary(Path(config.hydra.sweep.dir))

@@ -1,0 +1,113 @@
+"""Sweeps on Hydra's own launchers and sweepers, their summary, and `zenexp compare`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import QUICK, SwanLabRun, cli, run_dirs
+
+TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours
+
+
+def sweep_dir(root: Path) -> Path:
+    (found,) = {job.parent for job in run_dirs(root / "multirun")}
+    return found
+
+
+def summary(root: Path) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((sweep_dir(root) / "sweep_summary.json").read_text())
+    return loaded
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+def test_a_sweep_on_each_launcher_records_every_job(launcher: str, in_tmp_path: Path) -> None:
+    done = cli("-m", f"hydra/launcher={launcher}", "optim.lr=0.01,0.1", *QUICK)
+    assert done.returncode == 0, done.stderr
+    jobs = summary(in_tmp_path)["jobs"]
+    assert isinstance(jobs, list)
+    assert [job["overrides"][0] for job in jobs] == ["optim.lr=0.01", "optim.lr=0.1"]
+    assert all(job["status"] == "finished" and "test_accuracy" in job["metrics"] for job in jobs)
+    assert "2 of 2 jobs finished" in done.stdout
+    sweep = sweep_dir(in_tmp_path)
+    for job in run_dirs(in_tmp_path / "multirun"):
+        swan = SwanLabRun(job)
+        assert swan.start.group == str(sweep.relative_to(in_tmp_path))  # one SwanLab group per sweep
+        assert swan.start.name.startswith("optim.lr=")
+        assert swan.finish.state == 1
+
+
+def test_a_failing_job_keeps_the_others_and_is_reported(in_tmp_path: Path) -> None:
+    # 16x16 inputs declared for 32x32 images: the jobs with the second shape fail inside the run.
+    done = cli("-m", "dataset=fake", "model.image_shape=[3,32,32],[3,16,16]", "optim.lr=0.01,0.1", *QUICK)
+    assert done.returncode == 1
+    assert "2 of 4 jobs finished" in done.stdout
+    jobs = summary(in_tmp_path)["jobs"]
+    assert isinstance(jobs, list)
+    failed = [job for job in jobs if job["status"] == "failed"]
+    assert len(failed) == 2 and all("[3,16,16]" in " ".join(job["overrides"]) for job in failed)
+    assert all(job["error"].startswith("RuntimeError: mat1 and mat2 shapes") for job in failed)
+    assert all(job["metrics"]["test_accuracy"] >= 0 for job in jobs if job["status"] == "finished")
+    failed_dir = sweep_dir(in_tmp_path) / failed[0]["job"]
+    assert "Traceback" in (failed_dir / "zenexp.log").read_text()  # the error, logged in the job's own log
+
+
+def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> None:
+    done = cli("-m", "hydra/launcher=submitit_local", "dataset=fake", "model.image_shape=[3,16,16]", *QUICK)
+    assert done.returncode == 1
+    (job,) = run_dirs(in_tmp_path / "multirun")
+    assert "RuntimeError: mat1 and mat2 shapes" in (job / "zenexp.log").read_text()
+    submitit_logs = "".join(
+        log.read_text() for log in (sweep_dir(in_tmp_path) / ".submitit").glob("*/*_log.*")
+    )
+    assert "Traceback" in submitit_logs and "RuntimeError: mat1 and mat2 shapes" in submitit_logs
+
+
+def test_the_shipped_optuna_search_runs(in_tmp_path: Path) -> None:
+    done = cli("-m", "hydra/sweeper=lr_model_search", "hydra.sweeper.n_trials=3", *QUICK)
+    assert done.returncode == 0, done.stderr
+    jobs = summary(in_tmp_path)["jobs"]
+    assert isinstance(jobs, list) and len(jobs) == 3
+    assert all(job["status"] == "finished" for job in jobs)
+    assert all(any(o.startswith("model=") for o in job["overrides"]) for job in jobs)
+    best = (sweep_dir(in_tmp_path) / "optimization_results.yaml").read_text()
+    assert "best_value: " + str(max(job["metrics"]["test_accuracy"] for job in jobs)) in best
+
+
+def test_compare_shows_a_table_and_draws_the_curves(in_tmp_path: Path) -> None:
+    assert (
+        cli("-m", "optim.lr=0.001,0.05", "trainer.epochs=2", "trainer.log_every_n_steps=20").returncode == 0
+    )
+    sweep = sweep_dir(in_tmp_path)
+    done = cli("compare", str(sweep))
+    assert done.returncode == 0, done.stderr
+    header, first, second = done.stdout.splitlines()[:3]
+    assert header.split()[:4] == ["run", "status", "test_accuracy", "train_loss"]
+    accuracies = [float(line.split()[2]) for line in (first, second)]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert "optim.lr=0.05" in done.stdout and "optim.lr=0.001" in done.stdout
+
+    image = Image.open(sweep / "curves.png").convert("RGB")
+    assert image.size == (1200, 450)
+    pixels = list(image.get_flattened_data())
+    for colour in (TAB_BLUE, TAB_ORANGE):  # one curve per run, in both panels
+        left = sum(1 for i, p in enumerate(pixels) if p == colour and i % 1200 < 600)
+        right = sum(1 for i, p in enumerate(pixels) if p == colour and i % 1200 >= 600)
+        assert left > 100 and right > 100
+
+
+def test_compare_sorts_by_a_chosen_metric_and_names_missing_dirs(in_tmp_path: Path) -> None:
+    assert cli("-m", "optim.lr=0.001,0.05", *QUICK).returncode == 0
+    done = cli(
+        "compare", *map(str, run_dirs(in_tmp_path / "multirun")), "--sort", "train_loss", "--ascending"
+    )
+    assert done.returncode == 0, done.stderr
+    losses = [float(line.split()[2]) for line in done.stdout.splitlines()[1:3]]
+    assert losses == sorted(losses)
+    assert (in_tmp_path / "curves.png").is_file()
+
+    done = cli("compare", "no/such/sweep")
+    assert done.returncode == 1 and "no such directory: no/such/sweep" in done.stderr
