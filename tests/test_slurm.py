@@ -1,0 +1,94 @@
+"""A `submitit_slurm` sweep on a real single-node Slurm cluster (scripts/slurm-cluster), crash included."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUICK
+from zenexp.sweeps import read_run, run_dirs
+
+CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
+
+CRASHERS = '''
+import os
+import signal
+
+from hydra_zen import hydrated_dataclass, store
+from torch import nn
+
+from zenexp.configs import IMAGE_SHAPE, NUM_CLASSES
+
+
+def hard_crash(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """Dies the way a segfault or the OOM killer ends a job: no exception, no clean-up."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+@hydrated_dataclass(hard_crash, hydra_convert="all")
+class HardCrashConf:
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE
+    num_classes: int = NUM_CLASSES
+
+
+store(HardCrashConf(), group="model", name="hard_crash")
+'''
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """The command prefix that runs a command inside the cluster; skips, saying why, if it cannot start."""
+    env = {**os.environ, "ZENEXP_SLURM_DIR": str(tmp_path_factory.mktemp("slurm-state"))}
+    started = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, env=env, timeout=300)
+    if started.returncode != 0:
+        pytest.skip(f"no Slurm cluster: {(started.stderr or started.stdout).strip().splitlines()[-1]}")
+    try:
+        yield ["env", f"ZENEXP_SLURM_DIR={env['ZENEXP_SLURM_DIR']}", str(CLUSTER), "run"]
+    finally:
+        subprocess.run([str(CLUSTER), "stop"], capture_output=True, env=env, timeout=120)
+
+
+def sweep(slurm: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    # A job that submitit waited on forever would end this with a TimeoutExpired failure.
+    command = [
+        *slurm,
+        sys.executable,
+        "run.py",
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.cpus_per_task=1",
+    ]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
+
+
+def test_a_sweep_runs_as_slurm_jobs_and_a_hard_crash_is_reported(slurm: list[str], in_tmp_path: Path) -> None:
+    (in_tmp_path / "crashers.py").write_text(CRASHERS)
+    (in_tmp_path / "run.py").write_text(
+        "import crashers  # noqa: F401\nfrom zenexp.cli import main\n\nmain()\n"
+    )
+
+    done = sweep(slurm, "optim.lr=0.01,0.1", *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 jobs finished" in done.stdout
+    accounted = subprocess.run(
+        [*slurm, "sacct", "-X", "-n", "-o", "State"], capture_output=True, text=True, timeout=60
+    )
+    states = accounted.stdout.split()  # they really ran as Slurm jobs (the last may still be finishing)
+    assert len(states) == 2 and set(states) <= {"COMPLETED", "COMPLETING", "RUNNING"}
+
+    done = sweep(slurm, "model=small,hard_crash", *QUICK)
+    assert done.returncode == 1
+    assert "has not produced any output (state: FAILED)" in done.stderr
+    assert "1 of 2 jobs finished" in done.stdout
+    latest = max((in_tmp_path / "multirun").glob("*/*"))  # the second sweep's directory
+    small, crashed = (read_run(job) for job in run_dirs([latest]))
+    assert small.status == "finished" and small.metrics["test_accuracy"] >= 0
+    assert crashed.status == "did not finish" and crashed.overrides[0] == "model=hard_crash"
