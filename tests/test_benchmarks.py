@@ -17,3 +17,19 @@ def test_check_overhead_prints_its_figures() -> None:
     for label in ("CLI pre-check, first in the process", "check inside the job", "9-point sweep pre-check"):
         assert label in done.stdout
     assert all(line.rstrip().endswith(" ms") for line in done.stdout.splitlines())
+
+
+def test_the_main_benchmark_prints_its_table() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    for label in (
+        "lesson: PIL",
+        "floor: preloaded",
+        "zenexp (tracker offline)",
+        "zenexp / floor",
+        "--cfg job",
+        "evaluation",
+    ):
+        assert label in done.stdout

@@ -87,3 +87,22 @@ def test_optimizers_and_trainer_settings_apply() -> None:
     assert config.optim._target_ == "torch.optim.adam.Adam" and config.optim.lr == 0.01
     steps = [r["step"] for r in read_metrics(result.output_dir) if "train/loss" in r]
     assert steps == [5]  # 2 epochs x 3 steps, logged every 5 steps
+
+
+def test_bf16_mixed_precision_trains(in_tmp_path: Path) -> None:
+    result = run("trainer.precision=bf16", *QUICK, "tracker.mode=disabled")
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0 and result.metrics["train_loss"] > 0
+
+
+def test_compiled_model_trains_and_saves_plain_weights(in_tmp_path: Path) -> None:
+    result = run(
+        "trainer.compile=true", "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "tracker.mode=disabled"
+    )
+    state = torch.load(result.output_dir / "model.pt")
+    assert "1.weight" in state  # the model's own names, not torch.compile's wrapper's
+
+
+def test_each_epoch_records_its_training_speed(in_tmp_path: Path) -> None:
+    result = run("trainer.epochs=2", "tracker.mode=disabled")
+    speeds = [r["train/images_per_s"] for r in read_metrics(result.output_dir) if "train/images_per_s" in r]
+    assert len(speeds) == 2 and all(speed > 0 for speed in speeds)

@@ -156,6 +156,11 @@ class AdamConf:
 # Settings, not builders: each targets its own class, so the task receives a typed instance.
 
 
+class Precision(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 @dataclass
 class TrainerConf:
     """How to train."""
@@ -171,6 +176,8 @@ class TrainerConf:
     ] = None
     device: Annotated[str, Doc("auto (cuda when present, else cpu), cpu, cuda or cuda:N")] = "auto"
     num_threads: Annotated[int, Ge(0), Doc("CPU threads for torch; 0 keeps torch's default")] = 0
+    precision: Annotated[Precision, Doc("fp32, or bf16 mixed precision (autocast)")] = Precision.fp32
+    compile: Annotated[bool, Doc("torch.compile the model: slow first steps, faster after")] = False
     _target_: str = field(default=f"{__name__}.TrainerConf", init=False, repr=False)
 
 

@@ -6,9 +6,11 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from torch import nn
 
 from zenexp import checkpoint, provenance
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
-from zenexp.configs import TrackerConf, TrainerConf
+from zenexp.configs import Precision, TrackerConf, TrainerConf
 from zenexp.data import ImageData
 from zenexp.errors import UserError
 from zenexp.interrupts import Interrupted, deferred_signals
@@ -84,9 +86,11 @@ def train(
     if trainer.num_threads:
         torch.set_num_threads(trainer.num_threads)
 
-    data = dataset().to(device)
+    data = dataset().to(device)  # once: batches are sliced on the device
     model.to(device)
     optimizer = optim(model.parameters())
+    # torch.compile gives a module (typed as a callable) wrapping `model`; checkpoints save `model` itself.
+    network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
     checkpoints = output_dir / CHECKPOINT_DIR
     if resume:
         position = checkpoint.load(checkpoints / LAST, model, optimizer)
@@ -125,13 +129,17 @@ def train(
                 raise Interrupted(signum, output_dir)
 
         while position.epoch <= trainer.epochs:
-            train_epoch(model, optimizer, data, trainer, position, recorder, save, stop_if_interrupted)
-            accuracy, class_accuracy = evaluate(model, data)
-            train_loss = position.epoch_loss.item() / position.step_in_epoch
-            recorder.log(
-                {"train/epoch_loss": train_loss, "test/accuracy": accuracy, "epoch": position.epoch},
-                position.step,
+            speed = train_epoch(
+                network, optimizer, data, trainer, position, recorder, save, stop_if_interrupted
             )
+            accuracy, class_accuracy = evaluate(network, data)
+            train_loss = position.epoch_loss.item() / position.step_in_epoch
+            epoch_metrics = {
+                "train/epoch_loss": train_loss,
+                "test/accuracy": accuracy,
+                "train/images_per_s": speed,
+            }
+            recorder.log({**epoch_metrics, "epoch": position.epoch}, position.step)
             log.info(
                 "epoch %d/%d: train loss %.4f, test accuracy %.4f",
                 position.epoch,
@@ -164,12 +172,17 @@ def train_epoch(
     recorder: Recorder,
     save: Callable[[], None],
     stop_if_interrupted: Callable[[], None],
-) -> None:
-    """Train on `position.epoch` from `position.step_in_epoch` on, in the epoch's seeded batch order.
+) -> float:
+    """Train on `position.epoch` from `position.step_in_epoch` on, in the epoch's seeded batch order;
+    return the images trained on per second.
 
     Losses are summed on the device and read back only when logged: no host sync on other steps.
     """
     model.train()
+    mixed = torch.autocast(
+        data.train_images.device.type, torch.bfloat16, enabled=trainer.precision is Precision.bf16
+    )
+    started, images = time.perf_counter(), 0
     generator = torch.Generator()
     assert position.batch_order is not None
     generator.set_state(position.batch_order)
@@ -180,7 +193,8 @@ def train_epoch(
     with Progress(f"epoch {position.epoch}/{trainer.epochs}", steps, position.step_in_epoch) as progress:
         for i in range(position.step_in_epoch, steps):
             batch = order[i * trainer.batch_size : (i + 1) * trainer.batch_size]
-            loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
+            with mixed:
+                loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -195,8 +209,11 @@ def train_epoch(
                 position.window_loss, position.window_steps = torch.zeros_like(position.window_loss), 0
             if trainer.checkpoint_every_n_steps and position.step % trainer.checkpoint_every_n_steps == 0:
                 save()
+            images += len(batch)
             stop_if_interrupted()
     position.batch_order = generator.get_state()  # the next epoch's order follows from here
+    position.epoch_loss.item()  # wait for the device before reading the clock
+    return images / (time.perf_counter() - started)
 
 
 @torch.no_grad()

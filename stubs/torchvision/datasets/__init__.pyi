@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Any
 
 from torch import Tensor
+from torch.utils.data import Dataset
 
 class CIFAR10:
     data: Any  # numpy uint8 array, N x 32 x 32 x 3
@@ -31,7 +32,7 @@ class MNIST:
         download: bool = False,
     ) -> None: ...
 
-class FakeData:
+class FakeData(Dataset[tuple[Any, int]]):
     def __init__(
         self,
         size: int = 1000,
