@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -28,11 +28,12 @@ LONG = [
 ]
 
 
-def start_and_stop(run_dir: Path, signum: int) -> subprocess.Popen[str]:
-    """Start a long run in `run_dir` and send `signum` once it has written a mid-epoch checkpoint."""
+def start_and_stop(run_dir: Path, signum: int) -> tuple[int, str]:
+    """Start a long run in `run_dir`, send `signum` once it has written a mid-epoch checkpoint, and
+    return its exit status and what it wrote on stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "zenexp", *LONG, f"hydra.run.dir={run_dir}"],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # the job's log is in run_dir
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -43,8 +44,8 @@ def start_and_stop(run_dir: Path, signum: int) -> subprocess.Popen[str]:
         time.sleep(0.01)
     assert process.poll() is None, "the run ended before it could be stopped"
     process.send_signal(signum)
-    process.wait(timeout=120)
-    return process
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
 
 
 def uninterrupted() -> tuple[dict[str, float], list[dict[str, float]]]:
@@ -54,8 +55,8 @@ def uninterrupted() -> tuple[dict[str, float], list[dict[str, float]]]:
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -> None:
     run_dir = in_tmp_path / "killed"
-    process = start_and_stop(run_dir, signal.SIGKILL)
-    assert process.returncode == -signal.SIGKILL
+    status, _ = start_and_stop(run_dir, signal.SIGKILL)
+    assert status == -signal.SIGKILL
     assert not (run_dir / "summary.json").exists()
     stopped_at = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["position"]
     assert stopped_at["epoch"] == 1 and 0 < stopped_at["step_in_epoch"]  # in the middle of the first epoch
@@ -80,10 +81,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_tmp_path: Path) -> None:
     run_dir = in_tmp_path / "stopped"
-    process = start_and_stop(run_dir, signum)
-    assert process.returncode == 128 + signum
-    assert f"Continue with: zenexp resume {run_dir}" in process.stderr.read() if process.stderr else False
-    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    status, stderr = start_and_stop(run_dir, signum)
+    assert status == 128 + signum
+    assert f"Continue with: zenexp resume {run_dir}" in stderr
+    assert "Traceback" not in stderr
     assert SwanLabRun(run_dir).finish.state == 3  # RUN_STATE_ABORTED
     assert not list((run_dir / "checkpoints").glob("*.tmp"))
 
@@ -135,7 +136,7 @@ def test_the_run_directory_records_versions_overrides_and_commit(in_tmp_path: Pa
     result = run("optim.lr=0.01", "trainer.epochs=1")
     info = read_run_file(result.output_dir)
     assert info["overrides"] == ["optim.lr=0.01", "trainer.epochs=1"]
-    assert info["versions"]["torch"] == torch.__version__.split("+")[0] or info["versions"]["torch"]
+    assert info["versions"]["torch"] == version("torch")
     assert info["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert info["git"]["commit"] == head
     checkpoint = torch.load(result.output_dir / "checkpoints" / "best.pt", weights_only=False)
@@ -206,5 +207,4 @@ def test_three_hundred_jobs_in_one_process(in_tmp_path: Path) -> None:
     assert all(job.return_value.metrics["test_accuracy"] >= 0 for job in batch)
     last = batch[-1].return_value.output_dir
     assert SwanLabRun(last).finish.state == 1
-    assert threading.active_count() <= threads + 1  # no thread left behind per run
-    assert len(os.listdir("/proc/self/fd")) < 200 if Path("/proc/self/fd").exists() else True
+    assert threading.active_count() <= threads + 1  # no thread (nor inotify instance) left behind per run

@@ -6,7 +6,7 @@ import json
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ def write_run_file(output_dir: Path, overrides: list[str]) -> None:
     info = {
         "overrides": overrides,
         "command": sys.argv,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {
             "zenexp": version("zenexp"),
             "torch": version("torch"),
@@ -59,7 +59,7 @@ def write_run_file(output_dir: Path, overrides: list[str]) -> None:
 
 def note_resume(output_dir: Path, step: int, overrides: list[str]) -> None:
     info = read_run_file(output_dir)
-    time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    time = datetime.now(UTC).isoformat(timespec="seconds")
     info["resumed"].append({"at_step": step, "time": time, "overrides": overrides})
     (output_dir / RUN_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
