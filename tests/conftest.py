@@ -90,9 +90,13 @@ class SwanLabRun:
         reader.close()
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+def read_metrics(run_dir: Path, timings: bool = False) -> list[dict[str, float]]:
+    """The records of `metrics.jsonl`; measured speeds (which differ run to run) only when asked."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    if not timings:
+        for record in records:
+            record.pop("train/images_per_s", None)
+    return records
 
 
 def write_cifar10(root: Path, per_batch: int = 20) -> None:

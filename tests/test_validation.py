@@ -35,7 +35,7 @@ BAD_INPUTS = [
     (["optim.lrr=0.1"], "optim.lrr=0.1", "did you mean optim.lr?"),
     (["trainer.epoch=3"], "trainer.epoch=3", "did you mean trainer.epochs?"),
     (["model=large", "model.hiden=3"], "model.hiden=3", "did you mean model.hidden?"),
-    (["+trainer.foo=1"], "trainer.foo", "fields: batch_size, checkpoint_every_n_steps, device, epochs"),
+    (["+trainer.foo=1"], "trainer.foo", "no field 'foo' (fields: batch_size, checkpoint_every_n_steps"),
     (["+lr=0.1"], "lr", "fields: dataset, model, optim, resume, seed, tracker, trainer"),
     # unknown group options, listing what exists
     (["model=huge"], "model=huge", "large, net, small"),
