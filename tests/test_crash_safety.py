@@ -108,6 +108,20 @@ def test_resume_with_a_changed_learning_rate_is_refused_with_the_diff(in_tmp_pat
     assert [r["epoch"] for r in read_metrics(first.output_dir) if "epoch" in r] == [1, 2]
 
 
+def test_a_refused_resume_from_python_leaves_the_run_as_it_was(in_tmp_path: Path) -> None:
+    first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=5")
+    before = sorted(p.relative_to(first.output_dir) for p in first.output_dir.rglob("*"))
+    with pytest.raises(zenexp.UserError, match="optim.lr: 0.001 -> 0.1"):
+        run(
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=5",
+            "optim.lr=0.1",
+            f"resume='{first.output_dir}'",
+        )
+    assert sorted(p.relative_to(first.output_dir) for p in first.output_dir.rglob("*")) == before
+    assert "test accuracy" in (first.output_dir / "zenexp.log").read_text()
+
+
 def test_a_new_run_cannot_resume_what_has_no_checkpoint(in_tmp_path: Path) -> None:
     done = cli("resume", str(in_tmp_path / "nowhere"))
     assert done.returncode == 1 and "not a zenexp run directory" in done.stderr

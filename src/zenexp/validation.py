@@ -92,11 +92,16 @@ def raise_problems(problems: Sequence[str]) -> None:
 
 
 def _discard_run_dir() -> None:
+    """Remove the run directory Hydra just made for a refused job; one that holds more (a run being
+    resumed) is left as it is."""
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
+    job_log = f"{hydra.job.name}.log"
+    if {path.name for path in output_dir.iterdir()} - {hydra.output_subdir, job_log}:
+        return
     if hydra.output_subdir:
         shutil.rmtree(output_dir / hydra.output_subdir, ignore_errors=True)
-    (output_dir / f"{hydra.job.name}.log").unlink(missing_ok=True)
+    (output_dir / job_log).unlink(missing_ok=True)
     with suppress(OSError):  # not empty: something else lives there, keep it
         output_dir.rmdir()
 
