@@ -107,6 +107,10 @@ def test_resume_with_a_changed_learning_rate_is_refused_with_the_diff(in_tmp_pat
     assert done.returncode == 0, done.stderr
     assert [r["epoch"] for r in read_metrics(first.output_dir) if "epoch" in r] == [1, 2]
 
+    done = cli("rerun", str(first.output_dir))  # the extended run, repeated in one go
+    assert done.returncode == 0, done.stderr
+    assert "same metrics as" in done.stdout
+
 
 def test_a_refused_resume_from_python_leaves_the_run_as_it_was(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=5")

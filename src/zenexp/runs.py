@@ -19,9 +19,12 @@ task = zen(train, pre_call=[validate_job, make_reproducible], resolve_pre_call=F
 
 
 def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides the run last ran with (those of its latest resume, if any), `resume=` aside."""
     if not (run_dir / RUN_FILE).is_file():
         raise UserError(f"{run_dir}: not a zenexp run directory (no {RUN_FILE})")
-    return list(read_run_file(run_dir)["overrides"])
+    info = read_run_file(run_dir)
+    overrides = info["resumed"][-1]["overrides"] if info["resumed"] else info["overrides"]
+    return [override for override in overrides if not override.startswith("resume=")]
 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunResult:

@@ -100,7 +100,8 @@ def train(
         name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
         provenance.write_run_file(output_dir, overrides)
-        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(zen_cfg, resolve=True), encoding="utf-8")
+    # The config that gives this run's result (a resume may have added epochs).
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(zen_cfg, resolve=True), encoding="utf-8")
     position.epoch_loss, position.window_loss = (
         position.epoch_loss.to(device),
         position.window_loss.to(device),
