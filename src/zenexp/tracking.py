@@ -74,14 +74,13 @@ class Recorder:
         group: str | None = None,
     ) -> None:
         self.output_dir = output_dir
-        self.group = group  # the sweep this run belongs to
         self.run_id: str | None = None
         if continues is not None:
             keep_metrics_until(output_dir, continues[1])
         self._metrics: TextIO = open(output_dir / METRICS_FILE, "a", encoding="utf-8")
         self._swanlab = settings.mode is not TrackerMode.disabled
         if self._swanlab:
-            self._start_swanlab(settings, config, experiment_name, continues)
+            self._start_swanlab(settings, config, experiment_name, continues, group)
 
     def _start_swanlab(
         self,
@@ -89,6 +88,7 @@ class Recorder:
         config: DictConfig,
         experiment_name: str,
         continues: tuple[str | None, int] | None,
+        group: str | None,  # the sweep this run belongs to
     ) -> None:
         import swanlab
 
@@ -116,7 +116,7 @@ class Recorder:
                 log_dir=str(self.output_dir / settings.logdir),
                 project=settings.project,
                 name=experiment_name,
-                group=self.group,
+                group=group,
                 description=description,
                 tags=tags,
                 config=plain_config,
@@ -163,22 +163,19 @@ class Recorder:
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         self._metrics.write(json.dumps({"step": step, **metrics}) + "\n")
         self._metrics.flush()
+        self._log_to_swanlab(metrics, step)
+
+    def summarise(self, metrics: Mapping[str, float], step: int) -> None:
+        """Record the final metrics: `summary.json`, and SwanLab's `final/...` values."""
+        (self.output_dir / SUMMARY_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        self._log_to_swanlab({f"final/{name}": value for name, value in metrics.items()}, step)
+
+    def _log_to_swanlab(self, metrics: Mapping[str, float], step: int) -> None:
         if self._swanlab:
             import swanlab
 
             try:
                 swanlab.log(metrics, step=step)
-            except Exception as error:  # noqa: BLE001
-                self._give_up_swanlab(error)
-
-    def summarise(self, metrics: Mapping[str, float], step: int) -> None:
-        """Record the final metrics: `summary.json`, and SwanLab's `final/...` values."""
-        (self.output_dir / SUMMARY_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        if self._swanlab:
-            import swanlab
-
-            try:
-                swanlab.log({f"final/{name}": value for name, value in metrics.items()}, step=step)
             except Exception as error:  # noqa: BLE001
                 self._give_up_swanlab(error)
 
