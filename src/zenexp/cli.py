@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from zenexp import UserError, compare, sweeps, task
 from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
-from zenexp.runs import rerun, rerun_overrides, saved_overrides
+from zenexp.runs import launch_job, rerun_overrides, resume_overrides
 from zenexp.tracking import SUMMARY_FILE
 from zenexp.train import RunResult
 from zenexp.validation import CONFIG_NAME, check_point, sweep_points
@@ -83,7 +83,7 @@ def resume_args(args: Sequence[str]) -> list[str]:
     if not args or "=" in args[0]:
         raise UserError("usage: zenexp resume RUN_DIR [trainer.epochs=N]")
     run_dir, *overrides = args
-    return [*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"]
+    return resume_overrides(run_dir, overrides)
 
 
 def rerun_command(args: Sequence[str]) -> int:
@@ -91,9 +91,10 @@ def rerun_command(args: Sequence[str]) -> int:
     if len(args) != 1:
         raise UserError("usage: zenexp rerun RUN_DIR")
     run_dir = Path(args[0])
-    if check(rerun_overrides(run_dir), quiet=True):
+    overrides = rerun_overrides(run_dir)
+    if check(overrides, quiet=True):
         return 1
-    result = rerun(run_dir)
+    result = launch_job(overrides)
     before = json.loads((run_dir / SUMMARY_FILE).read_text()) if (run_dir / SUMMARY_FILE).is_file() else {}
     changed = {k: (before.get(k), v) for k, v in result.metrics.items() if before.get(k) != v}
     if not changed:

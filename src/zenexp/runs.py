@@ -27,9 +27,14 @@ def saved_overrides(run_dir: Path) -> list[str]:
     return [override for override in overrides if not override.startswith("resume=")]
 
 
+def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list[str]:
+    """The run's own overrides, the new ones, and where to continue."""
+    return [*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"]
+
+
 def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunResult:
     """Continue a run from its last checkpoint, in its own directory; `trainer.epochs=N` may extend it."""
-    return _launch([*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"])
+    return launch_job(resume_overrides(run_dir, overrides))
 
 
 def rerun_overrides(run_dir: Path) -> list[str]:
@@ -44,10 +49,11 @@ def rerun_overrides(run_dir: Path) -> list[str]:
 
 def rerun(run_dir: str | Path) -> RunResult:
     """Run a recorded run again, in a new run directory, from the overrides it saved."""
-    return _launch(rerun_overrides(Path(run_dir)))
+    return launch_job(rerun_overrides(Path(run_dir)))
 
 
-def _launch(overrides: list[str]) -> RunResult:
+def launch_job(overrides: list[str]) -> RunResult:
+    """One job through `hydra_zen.launch`, from the current directory."""
     result = launch(MainConfig, task, overrides=overrides, version_base="1.3").return_value
     assert isinstance(result, RunResult)
     return result
