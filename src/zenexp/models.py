@@ -31,7 +31,8 @@ class Net(nn.Module):
         # Each 5x5 convolution trims 4 pixels, each pooling halves: 32 -> 28 -> 14 -> 10 -> 5.
         out_h, out_w = (((height - 4) // 2) - 4) // 2, (((width - 4) // 2) - 4) // 2
         if min(height, width) < self.MIN_IMAGE_SIZE:
-            raise UserError(f"Net needs images of at least 16x16 pixels, not {height}x{width}")
+            size = self.MIN_IMAGE_SIZE
+            raise UserError(f"Net needs images of at least {size}x{size} pixels, not {height}x{width}")
         self.features = nn.Sequential(
             nn.Conv2d(channels, 6, 5),
             nn.ReLU(),

@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import operator
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -236,11 +236,15 @@ def _key(override: str) -> str:
 def _unknown_key(base: list[str], key: str) -> str:
     parent_path, _, name = key.rpartition(".")
     parent = OmegaConf.select(compose_config(base), parent_path) if parent_path else compose_config(base)
-    keys = parent.keys() if isinstance(parent, DictConfig) else []
-    fields = [str(k) for k in keys if not str(k).startswith("_") and k not in HYDRA_KEYS]
+    return _no_such_field(parent_path, name, parent.keys() if isinstance(parent, DictConfig) else [])
+
+
+def _no_such_field(parent_path: str, name: str, keys: Iterable[Any]) -> str:
+    """`optim has no field 'lrr'; did you mean optim.lr? (fields: lr, momentum, weight_decay)`"""
+    fields = sorted(str(k) for k in keys if not str(k).startswith("_") and k not in HYDRA_KEYS)
     close = difflib.get_close_matches(name, fields, n=1)
-    hint = f"did you mean {_join(parent_path, close[0])}? " if close else ""
-    return f"{parent_path or 'the config'} has no field '{name}'; {hint}(fields: {', '.join(fields)})"
+    hint = f"; did you mean {_join(parent_path, close[0])}?" if close else ""
+    return f"{parent_path or 'the config'} has no field '{name}'{hint} (fields: {', '.join(fields)})"
 
 
 # ---- the composed config ---------------------------------------------------------------------------------
@@ -275,8 +279,7 @@ def _check_fields(node: DictConfig, path: str) -> Iterator[str]:
     if isinstance(schema, type) and dataclasses.is_dataclass(schema):
         declared = {f.name for f in dataclasses.fields(schema)}
         for unknown in {str(key) for key in node.keys()} - declared:
-            fields = ", ".join(sorted(f for f in declared - HYDRA_KEYS if not f.startswith("_")))
-            yield f"{_join(path, unknown)}: {path or 'the config'} has no field '{unknown}' (fields: {fields})"
+            yield f"{_join(path, unknown)}: {_no_such_field(path, unknown, declared)}"
         for name, hint in get_type_hints(schema, include_extras=True).items():
             if name in node and get_origin(hint) is Annotated:
                 try:
