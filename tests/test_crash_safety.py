@@ -61,6 +61,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -
     stopped_at = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["position"]
     assert stopped_at["epoch"] == 1 and 0 < stopped_at["step_in_epoch"]  # in the middle of the first epoch
 
+    with open(run_dir / "metrics.jsonl", "a") as metrics_file:  # as if killed in the middle of a line
+        metrics_file.write('{"step": 9999, "train/lo')
+
     done = cli("resume", str(run_dir))
     assert done.returncode == 0, done.stderr
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from zenexp.sweeps import RunRecord, read_run, run_dirs
-from zenexp.tracking import METRICS_FILE
+from zenexp.tracking import read_metrics
 
 SHOWN_METRICS = ("test_accuracy", "train_loss")
 
@@ -61,9 +60,7 @@ def plot_curves(runs: list[RunRecord], png: Path) -> Path:
 
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run, label in zip(runs, varying_overrides(runs), strict=True):
-        path = run.run_dir / METRICS_FILE
-        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-        records = [json.loads(line) for line in lines]
+        records = read_metrics(run.run_dir)
         name = " ".join(label) or run.run_dir.name
         steps = [(r["step"], r["train/loss"]) for r in records if "train/loss" in r]
         epochs = [(r["epoch"], r["test/accuracy"]) for r in records if "test/accuracy" in r]

@@ -30,16 +30,24 @@ DEFAULT_API_HOST = "https://api.swanlab.cn"
 REACH_TIMEOUT_S = 3.0
 
 
+def read_metrics(output_dir: Path) -> list[dict[str, float]]:
+    """The records of a run's `metrics.jsonl`, without a line a killed run left half written."""
+    path = output_dir / METRICS_FILE
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def keep_metrics_until(output_dir: Path, step: int) -> None:
     """Drop records after `step` (a resumed run writes them again), rewriting the file atomically."""
     path = output_dir / METRICS_FILE
-    if not path.exists():
-        return
-    kept = [
-        line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step
-    ]
+    kept = [record for record in read_metrics(output_dir) if record["step"] <= step]
     temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    temporary.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
     os.replace(temporary, path)
 
 
