@@ -26,7 +26,7 @@ def test_console_script_is_installed() -> None:
 
     done = subprocess.run([script, "--cfg", "job"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "_zen_target: zenexp.data.digits" in done.stdout
+    assert "_target_: zenexp.data.digits" in done.stdout
 
 
 def test_cfg_job_shows_the_config_and_runs_nothing(in_tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_multirun_sweeps_the_learning_rate(in_tmp_path: Path) -> None:
 
 def test_a_crashing_job_is_recorded_and_the_sweep_goes_on(in_tmp_path: Path) -> None:
     # 16x16 inputs declared for 32x32 images: the first forward pass fails inside the run.
-    done = cli("-m", "dataset=fake", "model.image_shape=[3,16,16],[3,32,32]", *QUICK)
+    done = cli("-m", "dataset=fake", "model=net", "model.image_shape=[3,16,16],[3,32,32]", *QUICK)
     assert done.returncode == 1
     crashed, finished = run_dirs(in_tmp_path / "multirun")
     swan = SwanLabRun(crashed)

@@ -22,7 +22,7 @@ def test_default_run_learns_digits_and_records_everything() -> None:
 
     out = result.output_dir
     config = OmegaConf.load(out / "config.yaml")
-    assert config.model.image_shape == [1, 8, 8]  # resolved from the dataset, not "${...}"
+    assert config.model._args_[1].in_features == 64  # resolved from the dataset's 1x8x8, not "${...}"
     assert config.optim.lr == 0.001 and config.optim.momentum == 0.9
     state = torch.load(out / "model.pt")
     assert state["1.weight"].shape == (128, 64)

@@ -42,7 +42,14 @@ def test_a_sweep_on_each_launcher_records_every_job(launcher: str, in_tmp_path: 
 
 def test_a_failing_job_keeps_the_others_and_is_reported(in_tmp_path: Path) -> None:
     # 16x16 inputs declared for 32x32 images: the jobs with the second shape fail inside the run.
-    done = cli("-m", "dataset=fake", "model.image_shape=[3,32,32],[3,16,16]", "optim.lr=0.01,0.1", *QUICK)
+    done = cli(
+        "-m",
+        "dataset=fake",
+        "model=net",
+        "model.image_shape=[3,32,32],[3,16,16]",
+        "optim.lr=0.01,0.1",
+        *QUICK,
+    )
     assert done.returncode == 1
     assert "2 of 4 jobs finished" in done.stdout
     jobs = summary(in_tmp_path)["jobs"]
@@ -56,7 +63,14 @@ def test_a_failing_job_keeps_the_others_and_is_reported(in_tmp_path: Path) -> No
 
 
 def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> None:
-    done = cli("-m", "hydra/launcher=submitit_local", "dataset=fake", "model.image_shape=[3,16,16]", *QUICK)
+    done = cli(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "dataset=fake",
+        "model=net",
+        "model.image_shape=[3,16,16]",
+        *QUICK,
+    )
     assert done.returncode == 1
     (job,) = run_dirs(in_tmp_path / "multirun")
     assert "RuntimeError: mat1 and mat2 shapes" in (job / "zenexp.log").read_text()

@@ -1,7 +1,8 @@
 """Every config, typed, and the store that registers them with Hydra. No YAML anywhere.
 
 Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake,
-optim = sgd | adam. `trainer`, `tracker` and `seed` are plain fields of `MainConfig`.
+optim = sgd | adam, experiment = lesson | lesson_fake (presets). `trainer`, `tracker` and `seed` are plain
+fields of `MainConfig`.
 
 Configs declare their fields (`@hydrated_dataclass` or `@dataclass`), so mypy checks a user's edits and
 OmegaConf rejects a badly typed override (`optim.lr=abc`) while composing, before anything runs.
@@ -9,6 +10,7 @@ OmegaConf rejects a badly typed override (`optim.lr=abc`) while composing, befor
 and the one-line description `--help` shows (`Doc`).
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,17 +18,18 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 import torch
 from annotated_types import Ge, Gt, Interval
-from hydra_zen import hydrated_dataclass, store
-from omegaconf import II, MISSING, OmegaConf
+from hydra.core.config_store import ConfigStore
+from hydra_zen import builds, hydrated_dataclass, store
+from omegaconf import II, MISSING, DictConfig, OmegaConf, open_dict
 from torch import nn
-from typing_extensions import Doc
+from typing_extensions import Doc, dataclass_transform
 
 from zenexp import data, models
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from hydra_zen.typing import Builds
+    from hydra_zen.typing import Builds, HydraPartialBuilds, PartialBuilds
 
     class Targets(Builds[T]):
         """Marks a config class as building a `T`, so that `instantiate(conf)` is typed `T`."""
@@ -36,46 +39,102 @@ if TYPE_CHECKING:
         __getattribute__ = object.__getattribute__
         __setattr__ = object.__setattr__
 
+    class PartialTargets(HydraPartialBuilds[T]):
+        """Marks a config class as a partial `T`: `instantiate(conf)` is a `functools.partial`."""
+
+        _target_: ClassVar[str] = ""
+        __getattribute__ = object.__getattribute__
+        __setattr__ = object.__setattr__
+
+    # What each slot of `MainConfig` accepts: a config that builds a model, a partial that loads the data, a
+    # partial that makes an optimizer from the parameters. A user's own `builds(..., populate_full_signature=True)`
+    # fits its slot too; a config in the wrong slot is a mypy error.
+    ModelConfig = Builds[Callable[..., nn.Module]]
+    DatasetConfig = PartialBuilds[Callable[..., data.ImageData]]
+    OptimConfig = PartialBuilds[Callable[..., torch.optim.Optimizer]]
+
 else:
 
     class Targets:
         def __class_getitem__(cls, item: object) -> type:
             return cls
 
+    PartialTargets = Targets
+    ModelConfig = DatasetConfig = OptimConfig = Any
+
 
 # The dataset's shape and class count, read by the models through interpolation.
 IMAGE_SHAPE = II("dataset.image_shape")
 NUM_CLASSES = II("dataset.num_classes")
+# `${zenexp.size:${dataset.image_shape}}`: the number of values in one image (the first linear layer's input).
+OmegaConf.register_new_resolver("zenexp.size", lambda shape: math.prod(shape), replace=True)
+
+
+class Fixed:
+    """`Annotated` marker of a dataset fact (image shape, class count): set by the data, not by the user."""
+
 
 ImageShape = Annotated[tuple[int, int, int], Doc("channels, height, width of the images (from the dataset)")]
 NumClasses = Annotated[int, Ge(1), Doc("number of classes (from the dataset)")]
-Hidden = Annotated[int, Ge(1), Doc("width of the hidden layers")]
+Hidden = Annotated[int, Ge(1), Doc("width of every hidden layer")]
 Dropout = Annotated[float, Interval(ge=0, lt=1), Doc("dropout probability after each hidden layer")]
 LearningRate = Annotated[float, Gt(0), Doc("learning rate")]
 WeightDecay = Annotated[float, Ge(0), Doc("L2 penalty")]
 DataRoot = Annotated[str, Doc("folder holding the dataset's files")]
 Download = Annotated[bool, Doc("download the files when missing (needs network)")]
+FixedShape = Annotated[tuple[int, int, int], Fixed, Doc("channels, height, width (what the files hold)")]
+FixedClasses = Annotated[int, Fixed, Doc("number of classes (what the files hold)")]
 
 
 # ---- model ----------------------------------------------------------------------------------------------
+# small and large are the lesson's exercise: a `torch.nn.Sequential` of linear layers, built recursively from
+# nested layer configs, each layer's input interpolated from the previous layer's output. The class's own
+# fields (`hidden`, `dropout`) are knobs the layers read; hydra-zen's `zen_meta` keeps them out of the call.
 
 
-@hydrated_dataclass(models.small, hydra_convert="all")
-class SmallConf(Targets[Callable[..., nn.Sequential]]):
-    """Two linear layers (the default model)."""
+def linear(in_features: Any, out_features: Any) -> Any:
+    return builds(nn.Linear, in_features=in_features, out_features=out_features)
 
-    image_shape: ImageShape = IMAGE_SHAPE
-    num_classes: NumClasses = NUM_CLASSES
+
+def hidden_block(in_features: Any) -> list[Any]:
+    """Linear -> ReLU -> Dropout, `model.hidden` wide."""
+    return [linear(in_features, "${...hidden}"), builds(nn.ReLU), builds(nn.Dropout, p="${...dropout}")]
+
+
+@dataclass_transform()
+def sequential(*layers: Any) -> Callable[[type[T]], type[T]]:
+    """Configures `torch.nn.Sequential(*layers)`; the decorated class's fields are knobs, not arguments."""
+
+    def configure(cls: type[T]) -> type[T]:
+        knobs = {name: getattr(cls, name) for name in cls.__annotations__}
+        configured = hydrated_dataclass(nn.Sequential, *layers, zen_meta=knobs)(cls)
+        configured.__annotations__.update(cls.__annotations__)  # zen_meta types its fields `Any`
+        return configured
+
+    return configure
+
+
+@sequential(
+    builds(nn.Flatten),
+    *hidden_block("${zenexp.size:${dataset.image_shape}}"),
+    linear("${..[1].out_features}", NUM_CLASSES),
+)
+class SmallConf(Targets[type[nn.Sequential]]):
+    """Two linear layers (the default): flatten -> hidden -> classes."""
+
     hidden: Hidden = 128
     dropout: Dropout = 0.0
 
 
-@hydrated_dataclass(models.large, hydra_convert="all")
-class LargeConf(Targets[Callable[..., nn.Sequential]]):
-    """Three linear layers."""
+@sequential(
+    builds(nn.Flatten),
+    *hidden_block("${zenexp.size:${dataset.image_shape}}"),
+    *hidden_block("${..[1].out_features}"),
+    linear("${..[4].out_features}", NUM_CLASSES),
+)
+class LargeConf(Targets[type[nn.Sequential]]):
+    """Three linear layers: flatten -> hidden -> hidden -> classes."""
 
-    image_shape: ImageShape = IMAGE_SHAPE
-    num_classes: NumClasses = NUM_CLASSES
     hidden: Hidden = 256
     dropout: Dropout = 0.0
 
@@ -92,37 +151,43 @@ class NetConf(Targets[type[models.Net]]):
 
 # ---- dataset --------------------------------------------------------------------------------------------
 # Partial: the task loads the data itself, after the model has been built and the config checked.
-# `zen_meta` fields describe the data for interpolation and are not passed to the loader.
+# `image_shape` and `num_classes` say what the files hold; the models read them, the loaders check them.
 
 
-@hydrated_dataclass(data.digits, zen_partial=True, zen_meta={"image_shape": (1, 8, 8), "num_classes": 10})
-class DigitsConf:
+@hydrated_dataclass(data.digits, zen_partial=True, hydra_convert="all")
+class DigitsConf(PartialTargets[Callable[..., data.ImageData]]):
     """scikit-learn's bundled 8x8 handwritten digits: real data, works offline (the default)."""
 
     test_fraction: Annotated[float, Interval(gt=0, lt=1), Doc("share of the images held out for testing")] = (
         0.2
     )
     split_seed: Annotated[int, Doc("seed of the fixed train/test split")] = 0
+    image_shape: FixedShape = (1, 8, 8)
+    num_classes: FixedClasses = 10
 
 
-@hydrated_dataclass(data.cifar10, zen_partial=True, zen_meta={"image_shape": (3, 32, 32), "num_classes": 10})
-class CIFAR10Conf:
+@hydrated_dataclass(data.cifar10, zen_partial=True, hydra_convert="all")
+class CIFAR10Conf(PartialTargets[Callable[..., data.ImageData]]):
     """CIFAR-10 (torchvision's python version) under `root`."""
 
     root: DataRoot = "data"
     download: Download = False
+    image_shape: FixedShape = (3, 32, 32)
+    num_classes: FixedClasses = 10
 
 
-@hydrated_dataclass(data.mnist, zen_partial=True, zen_meta={"image_shape": (1, 28, 28), "num_classes": 10})
-class MNISTConf:
+@hydrated_dataclass(data.mnist, zen_partial=True, hydra_convert="all")
+class MNISTConf(PartialTargets[Callable[..., data.ImageData]]):
     """MNIST (torchvision's layout) under `root`."""
 
     root: DataRoot = "data"
     download: Download = False
+    image_shape: FixedShape = (1, 28, 28)
+    num_classes: FixedClasses = 10
 
 
 @hydrated_dataclass(data.fake, zen_partial=True, hydra_convert="all")
-class FakeDataConf:
+class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
     """torchvision's FakeData at CIFAR-10 shape: random images, for smoke runs and speed."""
 
     train_size: Annotated[int, Ge(1), Doc("number of training images")] = 1000
@@ -136,7 +201,7 @@ class FakeDataConf:
 
 
 @hydrated_dataclass(torch.optim.SGD, zen_partial=True)
-class SGDConf:
+class SGDConf(PartialTargets[type[torch.optim.SGD]]):
     """SGD with the lesson's settings (the default)."""
 
     lr: LearningRate = 0.001
@@ -145,7 +210,7 @@ class SGDConf:
 
 
 @hydrated_dataclass(torch.optim.Adam, zen_partial=True)
-class AdamConf:
+class AdamConf(PartialTargets[type[torch.optim.Adam]]):
     """Adam."""
 
     lr: LearningRate = 0.001
@@ -203,19 +268,31 @@ class TrackerConf:
     _target_: str = field(default=f"{__name__}.TrackerConf", init=False, repr=False)
 
 
-# ---- top level ------------------------------------------------------------------------------------------
+# ---- top level ----
+# The slots of an experiment, each a config group, with the option an empty slot takes.
+SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd"}
+
+
+def slot_defaults(filled: set[str]) -> list[Any]:
+    """Hydra's defaults list for `MainConfig`: an empty slot takes its group's default option; a slot
+    filled in Python takes none (`null`), so the config given is the one that runs, and `group=option`
+    still replaces it (see `clear_slot_first`). An `experiment` preset, if chosen, comes last."""
+    choices = [{group: None if group in filled else option} for group, option in SLOTS.items()]
+    return ["_self_", *choices, {"experiment": None}]
 
 
 @dataclass
 class MainConfig:
-    """The whole experiment: one option from each group, plus trainer, tracker and seed."""
+    """The whole experiment: one config in each slot (dataset, model, optim), plus trainer, tracker and seed.
 
-    defaults: list[Any] = field(
-        default_factory=lambda: ["_self_", {"dataset": "digits"}, {"model": "small"}, {"optim": "sgd"}]
-    )
-    dataset: Any = MISSING
-    model: Any = MISSING
-    optim: Any = MISSING
+    Leave a slot empty for its group's default, or fill it with a config of that group's kind, e.g.
+    `MainConfig(model=LargeConf(hidden=64), optim=AdamConf(lr=0.01))`: what is filled in is what runs.
+    """
+
+    defaults: list[Any] = field(default_factory=lambda: slot_defaults(set()), init=False, repr=False)
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    optim: OptimConfig = MISSING
     trainer: TrainerConf = field(default_factory=TrainerConf)
     tracker: TrackerConf = field(default_factory=TrackerConf)
     seed: Annotated[int, Doc("seeds the model's initial weights and the batch order")] = 0
@@ -227,14 +304,43 @@ class MainConfig:
             "job": {"name": "zenexp"},
             "callbacks": {"sweep": {"_target_": "zenexp.sweeps.SweepRecorder"}},
             "run": {"dir": "${zenexp.either:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
-        }
+        },
+        repr=False,
     )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in SLOTS:  # keep the defaults list in step with the slots, in __init__ and after
+            clear_slot_first()
+            filled = {slot for slot in SLOTS if getattr(self, slot, MISSING) is not MISSING}
+            super().__setattr__("defaults", slot_defaults(filled))
+
+
+def clear_slot_first() -> None:
+    """Give every stored option of a slot's group a defaults list that empties the slot before the option
+    is merged. Choosing an option then replaces a config filled in Python; without this, Hydra merges the
+    option into it, which fails for another class ("LargeConf is not a subclass of SmallConf").
+    Idempotent; runs again whenever a slot is set, so options a user stored since are covered."""
+    config_store = ConfigStore.instance()
+    for group in SLOTS:
+        clear = f"/zenexp_clear_{group}"
+        for name in config_store.list(group) if group in config_store.repo else []:
+            node = config_store.repo[group][name].node
+            if not isinstance(node, DictConfig):
+                continue
+            with open_dict(node):
+                defaults = list(node.get("defaults", ["_self_"]))
+                if clear not in defaults:
+                    node["defaults"] = [clear, *defaults]
 
 
 # `${zenexp.either:a,b}` is a unless a is null (`oc.select` only replaces a missing key).
 OmegaConf.register_new_resolver(
     "zenexp.either", lambda first, second: second if first is None else first, replace=True
 )
+
+for slot in SLOTS:
+    store({slot: None}, name=f"zenexp_clear_{slot}", package="_global_")
 
 model_store = store(group="model")
 model_store(SmallConf(), name="small")
@@ -252,6 +358,24 @@ optim_store(SGDConf(), name="sgd")
 optim_store(AdamConf(), name="adam")
 
 store(MainConfig(), name="zenexp")
+
+
+# ---- experiment presets ---------------------------------------------------------------------------------
+
+
+def preset(*, dataset: str, model: str, optim: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An `experiment` preset: the group options by name, and typed configs merged on top of them."""
+    choices = [
+        {f"override /{group}": option}
+        for group, option in (("dataset", dataset), ("model", model), ("optim", optim))
+    ]
+    return {"defaults": ["_self_", *choices], **(values or {})}
+
+
+LESSON = {"optim": SGDConf(lr=0.001, momentum=0.9), "trainer": TrainerConf(batch_size=4, epochs=2)}
+experiment_store = store(group="experiment", package="_global_")
+experiment_store(preset(dataset="cifar10", model="net", optim="sgd", values=LESSON), name="lesson")
+experiment_store(preset(dataset="fake", model="net", optim="sgd", values=LESSON), name="lesson_fake")
 
 # A ready search, `-m hydra/sweeper=lr_model_search` (needs zenexp[sweep]): Optuna's TPE over the learning
 # rate and the model, maximising test accuracy. A plain dict on top of the plugin's own `optuna` config;

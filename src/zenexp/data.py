@@ -49,7 +49,23 @@ def _labels(values: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values), dtype=torch.int64)
 
 
-def digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageData:
+def _check_facts(option: str, data: ImageData, image_shape: Sequence[int], num_classes: int) -> ImageData:
+    """The data is what the config says it is (the models were built from the config's numbers)."""
+    held = (tuple(data.train_images.shape[1:]), len(data.classes))
+    if held != (tuple(image_shape), num_classes):
+        raise UserError(
+            f"dataset={option}: the files hold {held[1]} classes of {list(held[0])} images, but the config says "
+            f"{num_classes} of {list(image_shape)}; dataset.image_shape and dataset.num_classes are fixed by the data"
+        )
+    return data
+
+
+def digits(
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    image_shape: Sequence[int] = (1, 8, 8),
+    num_classes: int = 10,
+) -> ImageData:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images), split by a seeded permutation."""
     from sklearn.datasets import load_digits
 
@@ -59,7 +75,8 @@ def digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageData:
     n_test = round(len(images) * test_fraction)
     test, train = order[:n_test], order[n_test:]
     targets = _labels(labels)
-    return ImageData(images[train], targets[train], images[test], targets[test], DIGIT_NAMES)
+    loaded = ImageData(images[train], targets[train], images[test], targets[test], DIGIT_NAMES)
+    return _check_facts("digits", loaded, image_shape, num_classes)
 
 
 def _missing(option: str, title: str, path: Path) -> UserError:
@@ -69,7 +86,12 @@ def _missing(option: str, title: str, path: Path) -> UserError:
     )
 
 
-def cifar10(root: str = "data", download: bool = False) -> ImageData:
+def cifar10(
+    root: str = "data",
+    download: bool = False,
+    image_shape: Sequence[int] = (3, 32, 32),
+    num_classes: int = 10,
+) -> ImageData:
     """CIFAR-10 from its python-pickle batches in `<root>/cifar-10-batches-py` (torchvision's layout)."""
     folder = Path(root).expanduser() / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -91,16 +113,22 @@ def cifar10(root: str = "data", download: bool = False) -> ImageData:
 
     train = [read(name) for name in names[:-1]]
     test_images, test_labels = read(names[-1])
-    return ImageData(
+    loaded = ImageData(
         torch.cat([images for images, _ in train]),
         torch.cat([labels for _, labels in train]),
         test_images,
         test_labels,
         CIFAR10_NAMES,
     )
+    return _check_facts("cifar10", loaded, image_shape, num_classes)
 
 
-def mnist(root: str = "data", download: bool = False) -> ImageData:
+def mnist(
+    root: str = "data",
+    download: bool = False,
+    image_shape: Sequence[int] = (1, 28, 28),
+    num_classes: int = 10,
+) -> ImageData:
     """MNIST from its idx files in `<root>/MNIST/raw`, read by torchvision."""
     from torchvision.datasets import MNIST
 
@@ -111,13 +139,14 @@ def mnist(root: str = "data", download: bool = False) -> ImageData:
         raise _missing("mnist", "MNIST", root_path / "MNIST" / "raw") from error
     except OSError as error:
         raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
-    return ImageData(
+    loaded = ImageData(
         _normalise(train.data.unsqueeze(1)),
         _labels(train.targets),
         _normalise(test.data.unsqueeze(1)),
         _labels(test.targets),
         DIGIT_NAMES,
     )
+    return _check_facts("mnist", loaded, image_shape, num_classes)
 
 
 def fake(

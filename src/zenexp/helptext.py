@@ -10,10 +10,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
-from zenexp.configs import MainConfig
+from zenexp.configs import SLOTS, Fixed, MainConfig
 from zenexp.validation import HYDRA_KEYS, describe_bounds, options
 
 GROUPS = ("model", "dataset", "optim")
+PRESETS = "experiment"
 USAGE = """\
 usage: zenexp [group=option ...] [field=value ...]   train and record one run
        zenexp -m field=a,b [...]                     a sweep: one job per combination
@@ -28,17 +29,15 @@ usage: zenexp [group=option ...] [field=value ...]   train and record one run
 
 def help_text() -> str:
     """Groups with their options, and every field with its type, default and description from the code."""
-    defaults = {
-        group: choice
-        for item in MainConfig().defaults
-        if isinstance(item, dict)
-        for group, choice in item.items()
-    }
+    defaults = {group: SLOTS[group] for group in GROUPS}
     sections: list[tuple[str, list[tuple[str, str, str, str]]]] = []
     for group in GROUPS:
         for name in sorted(options(group), key=lambda name: name != defaults[group]):
             node = ConfigStore.instance().load(f"{group}/{name}.yaml").node
             sections.append((f"{group}={name}: {_summary(OmegaConf.get_type(node))}", _fields(node, group)))
+    for name in options(PRESETS):
+        node = ConfigStore.instance().load(f"{PRESETS}/{name}.yaml").node
+        sections.append((f"{PRESETS}={name}: {_preset_summary(node)}", []))
     main_node = OmegaConf.structured(MainConfig)
     for name in ("trainer", "tracker"):
         sections.append(
@@ -48,7 +47,8 @@ def help_text() -> str:
 
     widths = [max(len(row[i]) for _, rows in sections for row in rows) for i in range(3)]
     lines = [USAGE, "groups (the default first):"]
-    lines += [f"  {g:<8} {' | '.join(sorted(options(g), key=lambda n: n != defaults[g]))}" for g in GROUPS]
+    lines += [f"  {g:<10} {' | '.join(sorted(options(g), key=lambda n: n != defaults[g]))}" for g in GROUPS]
+    lines.append(f"  {PRESETS:<10} {' | '.join(options(PRESETS))} (presets; none by default)")
     for title, rows in sections:
         lines += ["", title]
         for path, kind, default, doc in rows:
@@ -66,7 +66,6 @@ def _fields(node: DictConfig, prefix: str) -> list[tuple[str, str, str, str]]:
     """(path, type, default, description) of each field a user may set."""
     values = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
     assert isinstance(values, dict)
-    fixed = values.get("_zen_exclude", [])  # zen_meta: facts of the data, read by the models
     rows: list[tuple[str, str, str, str]] = []
     for name, hint in get_type_hints(OmegaConf.get_type(node), include_extras=True).items():
         if name.startswith("_") or name in HYDRA_KEYS:
@@ -76,11 +75,39 @@ def _fields(node: DictConfig, prefix: str) -> list[tuple[str, str, str, str]]:
         value = values.get(name)
         default = value if isinstance(value, str) else json.dumps(value)
         path = f"{prefix}.{name}" if prefix else name
-        if name in fixed:
+        if Fixed in extras:
             rows.append((path, "fixed", default, "what the dataset holds; the models read it"))
         else:
             rows.append((path, f"{_type_label(base)} {describe_bounds(extras)}".strip(), default, doc))
     return rows
+
+
+def _preset_summary(node: DictConfig) -> str:
+    """`dataset=cifar10 model=net optim=sgd trainer.epochs=2`: a preset's choices and the values it sets
+    that differ from their configs' defaults."""
+    choices = [
+        f"{str(group).removeprefix('override /')}={option}"
+        for entry in node.get("defaults", [])
+        if isinstance(entry, DictConfig)
+        for group, option in entry.items()
+    ]
+    values = OmegaConf.masked_copy(node, [str(key) for key in node if key != "defaults"])
+    settings = [f"{path}={value}" for path, value in _changed(values, "")]
+    return " ".join(choices + settings)
+
+
+def _changed(node: Any, path: str) -> list[tuple[str, Any]]:
+    schema = OmegaConf.get_type(node)
+    defaults = OmegaConf.structured(schema) if schema is not None and schema is not dict else {}
+    changed = []
+    for key in node:
+        here = f"{path}.{key}" if path else str(key)
+        value = node[key]
+        if isinstance(value, DictConfig):
+            changed += _changed(value, here)
+        elif not str(key).startswith("_") and (key not in defaults or defaults[key] != value):
+            changed.append((here, value))
+    return changed
 
 
 def _type_label(annotation: Any) -> str:

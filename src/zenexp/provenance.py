@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
@@ -40,9 +41,18 @@ def git_commit(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def built_in_python() -> bool:
+    """Whether the running job's primary config is not zenexp's stored `MainConfig()` but one a user built
+    in Python (a filled slot, another seed, ...): then its overrides alone do not repeat it."""
+    store = ConfigStore.instance()
+    primary = store.load(f"{HydraConfig.get().job.config_name}.yaml").node
+    return OmegaConf.to_yaml(primary) != OmegaConf.to_yaml(store.load("zenexp.yaml").node)
+
+
 def write_run_file(output_dir: Path, overrides: list[str]) -> None:
     info = {
         "overrides": overrides,
+        "built_in_python": built_in_python(),
         "command": sys.argv,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {

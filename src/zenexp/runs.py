@@ -23,6 +23,11 @@ def saved_overrides(run_dir: Path) -> list[str]:
     if not (run_dir / RUN_FILE).is_file():
         raise UserError(f"{run_dir}: not a zenexp run directory (no {RUN_FILE})")
     info = read_run_file(run_dir)
+    if info.get("built_in_python"):
+        raise UserError(
+            f"{run_dir} was started from a MainConfig built in Python, which its overrides alone do not repeat; "
+            f"launch the same config again (to continue it, with overrides=['resume={run_dir}'])"
+        )
     overrides = info["resumed"][-1]["overrides"] if info["resumed"] else info["overrides"]
     return [override for override in overrides if not override.startswith("resume=")]
 

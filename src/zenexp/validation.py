@@ -29,11 +29,11 @@ from hydra.errors import (
     MissingConfigException,
     OverrideParseException,
 )
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from zenexp.checkpoint import CHECKPOINT_DIR, LAST
-from zenexp.configs import NetConf
+from zenexp.configs import SLOTS, Fixed, NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -59,7 +59,7 @@ def validate_job(cfg: DictConfig) -> None:
     Hydra has already made the run directory; a job refused here leaves nothing in it, so that folder
     and what Hydra wrote into it are removed again.
     """
-    problems = check_config(cfg, job_overrides())
+    problems = check_config(cfg, job_overrides()) or _check_slot_choices(job_overrides())
     if problems:
         if HydraConfig.initialized():
             _discard_run_dir()
@@ -288,6 +288,8 @@ def _check_fields(node: DictConfig, path: str) -> Iterator[str]:
                     yield f"{_join(path, name)}: {_first_line(error)}"
                     continue
                 yield from _check_bounds(_join(path, name), value, get_args(hint))
+                if Fixed in get_args(hint)[1:]:
+                    yield from _check_fixed(_join(path, name), value, OmegaConf.structured(schema)[name])
     for key in node.keys():
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
@@ -302,6 +304,36 @@ def _check_bounds(path: str, value: Any, hint_args: tuple[Any, ...]) -> Iterator
         if not check(value, getattr(bound, attribute)):
             yield f"{path}={value}: expected {_type_word(hint_args[0])} {describe_bounds(hint_args[1:])}"
             return
+
+
+def _check_fixed(path: str, value: Any, held: Any) -> Iterator[str]:
+    """A fact of the data (`Fixed`) must keep the value the dataset's config declares."""
+    plain = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+    expected = OmegaConf.to_container(held) if isinstance(held, ListConfig) else held
+    if plain != expected:
+        yield f"{path}={plain}: fixed by the data, which holds {expected}; choose another dataset instead"
+
+
+def _check_slot_choices(overrides: Sequence[str]) -> list[str]:
+    """A slot filled in Python is only replaced by an explicit `slot=option`, never by a preset's choice."""
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    primary = ConfigStore.instance().load(f"{hydra.job.config_name}.yaml").node
+    filled = {
+        group
+        for entry in primary.get("defaults", [])
+        if isinstance(entry, DictConfig)
+        for group, option in entry.items()
+        if group in SLOTS and option is None
+    }
+    chosen = {str(override).partition("=")[0].lstrip("+") for override in overrides}
+    return [
+        f"{slot}: the config given in Python would be replaced by experiment={hydra.runtime.choices.get('experiment')}'s "
+        f"{slot}={hydra.runtime.choices[slot]}; leave MainConfig.{slot} empty, or choose {slot}=<option> as an override"
+        for slot in sorted(filled)
+        if hydra.runtime.choices.get(slot) is not None and slot not in chosen
+    ]
 
 
 def describe_bounds(metadata: Sequence[Any]) -> str:
