@@ -6,15 +6,12 @@ job = launch(zenexp.MainConfig, zenexp.task, overrides=["model=large"], version_
 job.return_value.metrics["test_accuracy"]
 """
 
-from hydra_zen import store
 
-from zenexp.configs import MainConfig, clear_slot_first
+from zenexp.configs import MainConfig, add_to_hydra_store
 from zenexp.errors import UserError
 from zenexp.runs import rerun, resume, task
 from zenexp.train import RunResult
 
 __all__ = ["MainConfig", "RunResult", "UserError", "rerun", "resume", "task"]
 
-# Hydra looks configs up in its own ConfigStore; adding the same entries again is a no-op.
-store.add_to_hydra_store()
-clear_slot_first()
+add_to_hydra_store()

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import hydra
 from hydra._internal.utils import get_args_parser
-from hydra_zen import store
 from omegaconf import DictConfig
 
 from zenexp import UserError, compare, sweeps, task
-from zenexp.configs import clear_slot_first
+from zenexp.configs import add_to_hydra_store
 from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
 from zenexp.runs import launch_job, rerun_overrides, resume_overrides
@@ -32,8 +31,7 @@ COMMANDS = ("check", "resume", "rerun", "compare")
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    store.add_to_hydra_store()  # configs a user's own module stored before calling main()
-    clear_slot_first()
+    add_to_hydra_store()  # configs a user's own module stored before calling main()
     command = args[0] if args and args[0] in COMMANDS else None
     try:
         if command == "check":

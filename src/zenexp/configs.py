@@ -316,6 +316,12 @@ class MainConfig:
             super().__setattr__("defaults", slot_defaults(filled))
 
 
+def add_to_hydra_store() -> None:
+    """Put every config stored with hydra-zen's `store` (zenexp's, and a user's own) where Hydra finds them."""
+    store.add_to_hydra_store()  # adding the same entries again is a no-op
+    clear_slot_first()
+
+
 def clear_slot_first() -> None:
     """Give every stored option of a slot's group a defaults list that empties the slot before the option
     is merged. Choosing an option then replaces a config filled in Python; without this, Hydra merges the

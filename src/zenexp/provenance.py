@@ -49,10 +49,25 @@ def built_in_python() -> bool:
     return OmegaConf.to_yaml(primary) != OmegaConf.to_yaml(store.load("zenexp.yaml").node)
 
 
+def registered_by() -> dict[str, str]:
+    """`{"model=tiny": "my_models"}`: the module that registered each chosen option not shipped with zenexp,
+    which a later rerun or resume has to import again to find it."""
+    store, modules = ConfigStore.instance(), {}
+    for group, option in HydraConfig.get().runtime.choices.items():
+        if option is None or group.startswith("hydra") or group not in store.repo:
+            continue
+        schema = OmegaConf.get_type(store.load(f"{group}/{option}.yaml").node)
+        module = getattr(schema, "__module__", "") or ""
+        if module and module.partition(".")[0] != "zenexp":
+            modules[f"{group}={option}"] = module
+    return modules
+
+
 def write_run_file(output_dir: Path, overrides: list[str]) -> None:
     info = {
         "overrides": overrides,
         "built_in_python": built_in_python(),
+        "registered_by": registered_by(),
         "command": sys.argv,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from hydra_zen import launch, zen
 
-from zenexp.configs import MainConfig
+from zenexp.configs import MainConfig, add_to_hydra_store
 from zenexp.errors import UserError
 from zenexp.provenance import RUN_FILE, read_run_file
 from zenexp.train import RunResult, make_reproducible, train
-from zenexp.validation import compose_config, config_changes, validate_job
+from zenexp.validation import compose_config, config_changes, options, validate_job
 
 #: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
 #: The config is resolved by the task itself, after validation has explained any broken interpolation.
@@ -20,6 +20,7 @@ task = zen(train, pre_call=[validate_job, make_reproducible], resolve_pre_call=F
 
 def saved_overrides(run_dir: Path) -> list[str]:
     """The overrides the run last ran with (those of its latest resume, if any), `resume=` aside."""
+    add_to_hydra_store()  # configs a user's module stored since zenexp was imported
     if not (run_dir / RUN_FILE).is_file():
         raise UserError(f"{run_dir}: not a zenexp run directory (no {RUN_FILE})")
     info = read_run_file(run_dir)
@@ -28,6 +29,13 @@ def saved_overrides(run_dir: Path) -> list[str]:
             f"{run_dir} was started from a MainConfig built in Python, which its overrides alone do not repeat; "
             f"launch the same config again (to continue it, with overrides=['resume={run_dir}'])"
         )
+    for choice, module in info.get("registered_by", {}).items():
+        group, _, option = choice.partition("=")
+        if option not in options(group):
+            raise UserError(
+                f"{run_dir} used {choice}, which module {module} registers; run zenexp from a script that "
+                f"imports {module} (see the README), or import it before calling zenexp"
+            )
     overrides = info["resumed"][-1]["overrides"] if info["resumed"] else info["overrides"]
     return [override for override in overrides if not override.startswith("resume=")]
 
