@@ -6,7 +6,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
+from hydra_zen import instantiate
+from omegaconf import OmegaConf
+
 from tests.conftest import QUICK, SwanLabRun, cli, read_metrics, run_dirs
+from zenexp.validation import compose_config
 
 
 def test_default_command_trains_and_records(in_tmp_path: Path) -> None:
@@ -32,17 +37,78 @@ def test_console_script_is_installed() -> None:
 def test_cfg_job_shows_the_config_and_runs_nothing(in_tmp_path: Path) -> None:
     done = cli("--cfg", "job", "model=large", "optim.lr=0.01")
     assert done.returncode == 0, done.stderr
-    assert "_target_: zenexp.models.large" in done.stdout
     assert "lr: 0.01" in done.stdout
     assert not (in_tmp_path / "outputs").exists()
+
+
+def test_large_is_the_lessons_sequential_of_linear_layers_built_from_config() -> None:
+    done = cli("--cfg", "job", "model=large", "model.hidden=32")
+    model = OmegaConf.to_container(OmegaConf.create(done.stdout).model)  # as printed, not resolved
+    assert isinstance(model, dict) and model["_zen_target"] == "torch.nn.modules.container.Sequential"
+    linears = [layer for layer in model["_args_"] if layer["_target_"].endswith(".Linear")]
+    assert len(linears) == 3
+    assert linears[0]["in_features"] == "${zenexp.size:${dataset.image_shape}}"
+    assert linears[1]["in_features"] == "${..[1].out_features}"  # the lesson's interpolation
+    assert linears[-1]["out_features"] == "${dataset.num_classes}"
+
+    large = instantiate(compose_config(["model=large", "model.hidden=32"]).model)
+    assert isinstance(large, torch.nn.Sequential)
+    assert [(m.in_features, m.out_features) for m in large if isinstance(m, torch.nn.Linear)] == [
+        (64, 32),
+        (32, 32),
+        (32, 10),
+    ]  # one override changed every hidden width; the input and the classes come from the dataset
+    small = instantiate(compose_config(["dataset=fake"]).model)
+    assert [m.in_features for m in small if isinstance(m, torch.nn.Linear)] == [3 * 32 * 32, 128]
+
+
+def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
+    done = cli("--cfg", "job", "dataset=cifar10")
+    dataset = OmegaConf.create(done.stdout).dataset
+    assert OmegaConf.to_container(dataset) == {
+        "root": "data",
+        "download": False,
+        "image_shape": [3, 32, 32],
+        "num_classes": 10,
+        "_target_": "zenexp.data.cifar10",
+        "_partial_": True,
+        "_convert_": "all",
+    }
+    assert (
+        "zen_processing" not in done.stdout.split("model:")[0]
+        and "_zen_" not in done.stdout.split("model:")[0]
+    )
+
+
+def test_experiment_presets_from_the_command_line(in_tmp_path: Path) -> None:
+    done = cli("check", "experiment=lesson", "dataset.root=nowhere")
+    assert done.returncode == 0 and "all 1 job valid" in done.stdout, done.stderr
+    done = cli("--cfg", "job", "experiment=lesson")
+    lesson = OmegaConf.create(done.stdout)
+    assert lesson.model._target_ == "zenexp.models.Net" and lesson.dataset._target_ == "zenexp.data.cifar10"
+    assert (lesson.optim.lr, lesson.optim.momentum) == (0.001, 0.9)
+    assert (lesson.trainer.batch_size, lesson.trainer.epochs) == (4, 2)
+
+    done = cli("experiment=lesson_fake", "trainer.max_steps_per_epoch=2", "dataset.train_size=16")
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = run_dirs(in_tmp_path / "outputs")
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.model._target_ == "zenexp.models.Net" and saved.dataset._target_ == "zenexp.data.fake"
+    assert saved.trainer.epochs == 2 and saved.dataset.train_size == 16
+
+    done = cli("--cfg", "job", "experiment=lesson_fake", "model=large")  # an explicit choice wins
+    assert OmegaConf.create(done.stdout).model.hidden == 256
+    done = cli("--help")
+    assert "experiment lesson | lesson_fake" in done.stdout
+    assert "experiment=lesson: dataset=cifar10 model=net optim=sgd trainer.epochs=2" in done.stdout
 
 
 def test_help_lists_groups_options_and_documented_fields() -> None:
     done = cli("--help")
     assert done.returncode == 0, done.stderr
-    assert "model    small | large | net" in done.stdout
-    assert "dataset  digits | cifar10 | fake | mnist" in done.stdout
-    assert "optim    sgd | adam" in done.stdout
+    assert "model      small | large | net" in done.stdout
+    assert "dataset    digits | cifar10 | fake | mnist" in done.stdout
+    assert "optim      sgd | adam" in done.stdout
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("  ")}
     assert lines["optim.lr"].split()[1:5] == ["float", ">", "0", "0.001"]
     assert lines["optim.lr"].endswith("learning rate")
