@@ -6,7 +6,6 @@ job = launch(zenexp.MainConfig, zenexp.task, overrides=["model=large"], version_
 job.return_value.metrics["test_accuracy"]
 """
 
-
 from zenexp.configs import MainConfig, add_to_hydra_store
 from zenexp.errors import UserError
 from zenexp.runs import rerun, resume, task
