@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import os
+import pickle
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-CHECKPOINT_DIR = "checkpoints"
-LAST = "last.pt"
-BEST = "best.pt"
+from zenexp import rundir
+from zenexp.errors import UserError
+from zenexp.rundir import BEST, CHECKPOINT_DIR, LAST
+
+__all__ = ["BEST", "CHECKPOINT_DIR", "LAST", "Position", "load", "read", "save"]
+KEYS = {"model", "optimizer", "position", "rng"}
 
 
 @dataclass
@@ -37,10 +40,12 @@ class Position:
 def save(
     directory: Path, name: str, model: nn.Module, optimizer: torch.optim.Optimizer, position: Position
 ) -> Path:
-    """Write `directory/name`: write a temporary file, then rename, so a kill never leaves half a file."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write `directory/name` atomically and fsynced: a kill or a full disk never leaves half a file.
+
+    Only tensors, numbers, strings and plain containers go in, so `read` can load it with
+    `weights_only=True`: a checkpoint from elsewhere can hold nothing that runs code."""
     path = directory / name
-    temporary = path.with_suffix(".tmp")
+    _, keys, *numpy_position = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -49,23 +54,58 @@ def save(
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": [torch.from_numpy(keys.astype(np.int64)), *numpy_position],
         },
     }
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    rundir.save_torch(path, state)
     return path
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents, loaded with `weights_only=True`; anything else is one line naming the file
+    and what else the run can be continued from."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not KEYS <= state.keys():
+            raise ValueError(
+                f"not a zenexp checkpoint (it holds {sorted(state) if isinstance(state, dict) else type(state).__name__})"
+            )
+        Position(**state["position"])
+    except pickle.UnpicklingError as error:
+        if "GLOBAL" in str(error):  # torch names the global it refused to import
+            reason = "it holds objects other than tensors and numbers; loading those could run code, so it is refused"
+        else:
+            reason = "damaged (not a checkpoint torch can read)"
+        raise _unreadable(path, reason) from error
+    except Exception as error:  # noqa: BLE001  (truncated, empty, garbage: torch raises many kinds)
+        detail = str(error).splitlines()[0] if str(error) else "damaged"
+        raise _unreadable(path, f"{type(error).__name__}: {detail}") from error
+    return state
+
+
+def _unreadable(path: Path, reason: str) -> UserError:
+    other = path.with_name(BEST if path.name != BEST else LAST)
+    try:
+        epoch = int(torch.load(other, map_location="cpu", weights_only=True)["position"]["epoch"]) - 1
+        alternative = (
+            f"{other} (end of epoch {epoch}) is intact: copy it over {path.name} to continue from there"
+        )
+    except Exception:  # noqa: BLE001
+        alternative = "no other checkpoint of this run is intact: start the run afresh"
+    return UserError(f"{path}: cannot resume from it: {reason}; {alternative}")
 
 
 def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Position:
     """Restore model, optimizer and random states from `path`; return where training stood."""
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    state = read(path)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
+    version, internal, gauss_next = rng["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    keys, *rest = rng["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
     return Position(**state["position"])

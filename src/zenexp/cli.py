@@ -7,7 +7,6 @@ mistake costs one line and no run directory, and a sweep never starts half its j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -17,14 +16,15 @@ import hydra
 from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig
 
-from zenexp import UserError, compare, sweeps, task
+from zenexp import UserError, compare, rundir, sweeps, task
+from zenexp.checks import check_point, raise_problems, sweep_points
 from zenexp.configs import add_to_hydra_store
 from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
-from zenexp.runs import launch_job, rerun_overrides, resume_overrides
-from zenexp.tracking import SUMMARY_FILE
+from zenexp.resuming import rerun_overrides, resume_overrides
+from zenexp.runs import launch_job
+from zenexp.schema import CONFIG_NAME
 from zenexp.train import RunResult
-from zenexp.validation import CONFIG_NAME, check_point, sweep_points
 
 COMMANDS = ("check", "resume", "rerun", "compare")
 
@@ -62,8 +62,7 @@ def run(args: list[str]) -> None:
         return
     parsed = get_args_parser().parse_args(args)
     runs_jobs = not (parsed.cfg or parsed.info or parsed.hydra_help or parsed.shell_completion)
-    # With HYDRA_FULL_ERROR=1 the job itself refuses the config, with the full traceback.
-    if runs_jobs and os.environ.get("HYDRA_FULL_ERROR") != "1" and check(args, quiet=True):
+    if runs_jobs and check(args, quiet=True):
         sys.exit(1)
     sys.argv = [sys.argv[0], *args]
     try:
@@ -73,7 +72,7 @@ def run(args: list[str]) -> None:
             runs = sweeps.write_sweep_summary(sweeps.last_sweep_dir)
             finished = sum(run.status == "finished" for run in runs)
             print(
-                f"\n{finished} of {len(runs)} jobs finished; {sweeps.last_sweep_dir / sweeps.SWEEP_SUMMARY_FILE}"
+                f"\n{finished} of {len(runs)} jobs finished; {sweeps.last_sweep_dir / rundir.SWEEP_SUMMARY_FILE}"
             )
             print(compare.table(runs))
 
@@ -95,7 +94,8 @@ def rerun_command(args: Sequence[str]) -> int:
     if check(overrides, quiet=True):
         return 1
     result = launch_job(overrides)
-    before = json.loads((run_dir / SUMMARY_FILE).read_text()) if (run_dir / SUMMARY_FILE).is_file() else {}
+    summary = run_dir / rundir.SUMMARY_FILE
+    before = rundir.read_json(summary) if summary.is_file() else {}
     changed = {k: (before.get(k), v) for k, v in result.metrics.items() if before.get(k) != v}
     if not changed:
         print(f"same metrics as {run_dir}: test_accuracy {result.metrics['test_accuracy']:.4f}")
@@ -136,6 +136,8 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
     else:  # a single run, or a sweeper that chooses its own points: check what is fixed
         points = [overrides]
     failures = {i: problems for i, point in enumerate(points) if (problems := check_point(point))}
+    if quiet and failures and os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise_problems(next(iter(failures.values())))  # with the traceback asked for
     if len(points) == 1 and failures:
         _print_problems(failures[0])
     elif failures:

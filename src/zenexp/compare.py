@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from zenexp.rundir import read_metrics
 from zenexp.sweeps import RunRecord, read_run, run_dirs
-from zenexp.tracking import read_metrics
 
 SHOWN_METRICS = ("test_accuracy", "train_loss")
 
@@ -50,6 +50,10 @@ def table(runs: list[RunRecord], sort_by: str = "test_accuracy", ascending: bool
     return "\n".join([*lines, *(["", "failed:", *failures] if failures else [])])
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def plot_curves(runs: list[RunRecord], png: Path) -> Path:
     """Training loss by step and test accuracy by epoch, one line per run, side by side."""
     import matplotlib
@@ -62,8 +66,12 @@ def plot_curves(runs: list[RunRecord], png: Path) -> Path:
     for run, label in zip(runs, varying_overrides(runs), strict=True):
         records = read_metrics(run.run_dir)
         name = " ".join(label) or run.run_dir.name
-        steps = [(r["step"], r["train/loss"]) for r in records if "train/loss" in r]
-        epochs = [(r["epoch"], r["test/accuracy"]) for r in records if "test/accuracy" in r]
+        steps = [(r["step"], r["train/loss"]) for r in records if _number(r.get("train/loss"))]
+        epochs = [
+            (r["epoch"], r["test/accuracy"])
+            for r in records
+            if _number(r.get("test/accuracy")) and _number(r.get("epoch"))
+        ]
         if steps:
             loss_axes.plot(*zip(*steps, strict=True), label=name)
         if epochs:

@@ -24,7 +24,7 @@ from omegaconf import II, MISSING, DictConfig, OmegaConf, open_dict
 from torch import nn
 from typing_extensions import Doc, dataclass_transform
 
-from zenexp import data, models
+from zenexp import data, models, rundir
 
 T = TypeVar("T")
 
@@ -74,7 +74,11 @@ class Fixed:
     """`Annotated` marker of a dataset fact (image shape, class count): set by the data, not by the user."""
 
 
-ImageShape = Annotated[tuple[int, int, int], Doc("channels, height, width of the images (from the dataset)")]
+ImageShape = Annotated[
+    tuple[int, int, int], Ge(1), Doc("channels, height, width of the images (from the dataset)")
+]
+# numpy takes seeds below 2**32; torch's generators take the same range here.
+Seed = Interval(ge=0, lt=2**32)
 NumClasses = Annotated[int, Ge(1), Doc("number of classes (from the dataset)")]
 Hidden = Annotated[int, Ge(1), Doc("width of every hidden layer")]
 Dropout = Annotated[float, Interval(ge=0, lt=1), Doc("dropout probability after each hidden layer")]
@@ -161,7 +165,7 @@ class DigitsConf(PartialTargets[Callable[..., data.ImageData]]):
     test_fraction: Annotated[float, Interval(gt=0, lt=1), Doc("share of the images held out for testing")] = (
         0.2
     )
-    split_seed: Annotated[int, Doc("seed of the fixed train/test split")] = 0
+    split_seed: Annotated[int, Seed, Doc("seed of the fixed train/test split")] = 0
     image_shape: FixedShape = (1, 8, 8)
     num_classes: FixedClasses = 10
 
@@ -192,7 +196,7 @@ class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
 
     train_size: Annotated[int, Ge(1), Doc("number of training images")] = 1000
     test_size: Annotated[int, Ge(1), Doc("number of test images")] = 200
-    image_shape: Annotated[tuple[int, int, int], Doc("channels, height, width")] = (3, 32, 32)
+    image_shape: Annotated[tuple[int, int, int], Ge(1), Doc("channels, height, width")] = (3, 32, 32)
     num_classes: Annotated[int, Ge(2), Doc("number of classes")] = 10
 
 
@@ -265,6 +269,9 @@ class TrackerConf:
     tags: Annotated[list[str], Doc("SwanLab tags")] = field(default_factory=list)
     description: Annotated[str | None, Doc("SwanLab description")] = None
     logdir: Annotated[str, Doc("SwanLab's folder; a relative path is inside the run directory")] = "swanlog"
+    setup_timeout_s: Annotated[
+        float, Gt(0), Doc("cloud: give up reaching the server after this long, and record offline")
+    ] = 10.0
     _target_: str = field(default=f"{__name__}.TrackerConf", init=False, repr=False)
 
 
@@ -295,15 +302,22 @@ class MainConfig:
     optim: OptimConfig = MISSING
     trainer: TrainerConf = field(default_factory=TrainerConf)
     tracker: TrackerConf = field(default_factory=TrackerConf)
-    seed: Annotated[int, Doc("seeds the model's initial weights and the batch order")] = 0
+    seed: Annotated[int, Seed, Doc("seeds the model's initial weights and the batch order")] = 0
     resume: Annotated[str | None, Doc("a run directory to continue from its last checkpoint")] = None
-    # Name the job after zenexp (Hydra would name it after the module holding the main function), record
-    # each job's outcome and the sweep's summary, and run a resumed job in the directory it continues.
+    # Name the job after zenexp (Hydra would name it after the module holding the main function); check the
+    # whole job before Hydra builds anything (zenexp.checks.Guard, first); record each job's outcome and the
+    # sweep's summary; give each run a directory of its own, and a resumed job the directory it continues,
+    # where Hydra does not write its .hydra/ files again.
     hydra: Any = field(
         default_factory=lambda: {
             "job": {"name": "zenexp"},
-            "callbacks": {"sweep": {"_target_": "zenexp.sweeps.SweepRecorder"}},
-            "run": {"dir": "${zenexp.either:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
+            "callbacks": {
+                "guard": {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"},
+                "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},
+            },
+            "run": {"dir": "${zenexp.run_dir:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
+            "sweep": {"dir": "${zenexp.new_dir:multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
+            "output_subdir": "${zenexp.unless_resuming:${resume},.hydra}",
         },
         repr=False,
     )
@@ -340,9 +354,13 @@ def clear_slot_first() -> None:
                     node["defaults"] = [clear, *defaults]
 
 
-# `${zenexp.either:a,b}` is a unless a is null (`oc.select` only replaces a missing key).
+# Run directories: a resumed run's own, else a new one made exclusively (cached: resolved once per config).
 OmegaConf.register_new_resolver(
-    "zenexp.either", lambda first, second: second if first is None else first, replace=True
+    "zenexp.run_dir", lambda resume, base: resume or rundir.new_run_dir(base), use_cache=True, replace=True
+)
+OmegaConf.register_new_resolver("zenexp.new_dir", rundir.new_run_dir, use_cache=True, replace=True)
+OmegaConf.register_new_resolver(
+    "zenexp.unless_resuming", lambda resume, value: None if resume else value, replace=True
 )
 
 for slot in SLOTS:

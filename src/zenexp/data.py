@@ -17,6 +17,21 @@ import torch
 from zenexp.errors import UserError
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
+DIGITS_COUNT = 1797  # images in scikit-learn's digits
+# The files each loader reads, in torchvision's layouts, by option.
+FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]),
+    "mnist": (
+        "MNIST/raw",
+        [
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ],
+    ),
+}
+TITLES = {"cifar10": "CIFAR-10", "mnist": "MNIST"}
 CIFAR10_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -79,10 +94,33 @@ def digits(
     return _check_facts("digits", loaded, image_shape, num_classes)
 
 
-def _missing(option: str, title: str, path: Path) -> UserError:
+def digits_split_problems(test_fraction: float) -> list[str]:
+    """A test fraction that would leave the training or the test split of the digits empty."""
+    n_test = round(DIGITS_COUNT * test_fraction)
+    if 1 <= n_test < DIGITS_COUNT:
+        return []
+    empty = "test" if n_test < 1 else "training"
+    return [
+        f"dataset.test_fraction={test_fraction}: leaves the {empty} split of the {DIGITS_COUNT} digits empty; "
+        f"choose a fraction between {1 / DIGITS_COUNT:.4f} and {1 - 1 / DIGITS_COUNT:.4f}"
+    ]
+
+
+def missing_files(option: str, root: str) -> list[str]:
+    """What is wrong when `option`'s files are not under `root` (checked before a run directory exists)."""
+    if option not in FILES:
+        return []
+    subfolder, names = FILES[option]
+    folder = Path(root).expanduser() / subfolder
+    if all((folder / name).is_file() for name in names):
+        return []
+    return [str(_missing(option, folder))]
+
+
+def _missing(option: str, path: Path) -> UserError:
     return UserError(
-        f"dataset={option}: no {title} files in {path.resolve()}; put them there, set dataset.root to their folder, "
-        f"pass dataset.download=true (needs network), or use the offline default dataset=digits"
+        f"dataset={option}: no {TITLES[option]} files in {path.resolve()}; put them there, set dataset.root to their "
+        f"folder, pass dataset.download=true (needs network), or use the offline default dataset=digits"
     )
 
 
@@ -93,11 +131,11 @@ def cifar10(
     num_classes: int = 10,
 ) -> ImageData:
     """CIFAR-10 from its python-pickle batches in `<root>/cifar-10-batches-py` (torchvision's layout)."""
-    folder = Path(root).expanduser() / "cifar-10-batches-py"
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    if not all((folder / name).is_file() for name in names):
+    subfolder, names = FILES["cifar10"]
+    folder = Path(root).expanduser() / subfolder
+    if missing_files("cifar10", root):
         if not download:
-            raise _missing("cifar10", "CIFAR-10", folder)
+            raise _missing("cifar10", folder)
         from torchvision.datasets import CIFAR10
 
         try:
@@ -136,7 +174,7 @@ def mnist(
     try:
         train, test = (MNIST(str(root_path), train=split, download=download) for split in (True, False))
     except RuntimeError as error:  # torchvision: "Dataset not found. You can use download=True ..."
-        raise _missing("mnist", "MNIST", root_path / "MNIST" / "raw") from error
+        raise _missing("mnist", root_path / FILES["mnist"][0]) from error
     except OSError as error:
         raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
     loaded = ImageData(

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
 from zenexp.configs import SLOTS, Fixed, MainConfig
-from zenexp.validation import HYDRA_KEYS, describe_bounds, options
+from zenexp.schema import HYDRA_KEYS, describe_bounds, options
 
 GROUPS = ("model", "dataset", "optim")
 PRESETS = "experiment"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-RUN_FILE = "run.json"
+from zenexp.rundir import RUN_FILE, read_json, write_json
 
 
 def job_overrides() -> list[str]:
@@ -64,6 +63,7 @@ def registered_by() -> dict[str, str]:
 
 
 def write_run_file(output_dir: Path, overrides: list[str]) -> None:
+    """Start the run's record; exclusive: a second run can never take over a run directory."""
     info = {
         "overrides": overrides,
         "built_in_python": built_in_python(),
@@ -79,16 +79,16 @@ def write_run_file(output_dir: Path, overrides: list[str]) -> None:
         "git": git_commit(Path.cwd()),
         "resumed": [],
     }
-    (output_dir / RUN_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_json(output_dir / RUN_FILE, info, exclusive=True)
 
 
 def note_resume(output_dir: Path, step: int, overrides: list[str]) -> None:
     info = read_run_file(output_dir)
     time = datetime.now(UTC).isoformat(timespec="seconds")
-    info["resumed"].append({"at_step": step, "time": time, "overrides": overrides})
-    (output_dir / RUN_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    resumed = info["resumed"] if isinstance(info.get("resumed"), list) else []
+    info["resumed"] = [*resumed, {"at_step": step, "time": time, "overrides": overrides}]
+    write_json(output_dir / RUN_FILE, info)
 
 
 def read_run_file(output_dir: Path) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads((output_dir / RUN_FILE).read_text(encoding="utf-8"))
-    return info
+    return read_json(output_dir / RUN_FILE)

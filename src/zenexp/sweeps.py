@@ -6,9 +6,7 @@ launcher: it runs where each job runs (this process, a joblib worker, a Slurm no
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp.tracking import METRICS_FILE, SUMMARY_FILE
+from zenexp import rundir
+from zenexp.errors import UserError
+from zenexp.rundir import HYDRA_SUBDIR, METRICS_FILE, STATUS_FILE, SUMMARY_FILE, SWEEP_SUMMARY_FILE
 
 log = logging.getLogger("zenexp")
-
-STATUS_FILE = "status.json"
-SWEEP_SUMMARY_FILE = "sweep_summary.json"
 
 #: The sweep directory of the last multirun this process started (for the command line's final summary).
 last_sweep_dir: Path | None = None
@@ -35,7 +32,7 @@ class RunRecord:
 
     run_dir: Path
     overrides: list[str]
-    status: str  # finished, failed, or "did not finish" (running, killed, or never started)
+    status: str  # finished, failed, "did not finish" (running, killed, never started), or damaged
     error: str | None
     metrics: dict[str, float]
 
@@ -50,20 +47,30 @@ class RunRecord:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
-    status: dict[str, Any] = {"status": "did not finish", "error": None}
-    if (run_dir / STATUS_FILE).is_file():
-        status = json.loads((run_dir / STATUS_FILE).read_text(encoding="utf-8"))
-    metrics: dict[str, float] = {}
-    if (run_dir / SUMMARY_FILE).is_file():
-        metrics = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
-    return RunRecord(run_dir, [str(o) for o in overrides or []], status["status"], status["error"], metrics)
+    """A run as its files say; a damaged file makes the run `damaged`, with one line naming the file."""
+    try:
+        overrides_file = run_dir / HYDRA_SUBDIR / "overrides.yaml"
+        overrides = (
+            OmegaConf.to_container(rundir.read_yaml(overrides_file)) if overrides_file.is_file() else []
+        )
+        status: dict[str, Any] = {"status": "did not finish", "error": None}
+        if (run_dir / STATUS_FILE).is_file():
+            status = rundir.read_json(run_dir / STATUS_FILE)
+        metrics: dict[str, Any] = {}
+        if (run_dir / SUMMARY_FILE).is_file():
+            metrics = rundir.read_json(run_dir / SUMMARY_FILE)
+    except UserError as error:
+        return RunRecord(run_dir, [], "damaged", str(error), {})
+    numbers = {
+        k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    listed = [str(o) for o in overrides] if isinstance(overrides, list) else []
+    return RunRecord(run_dir, listed, str(status.get("status")), status.get("error"), numbers)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """The run directories of a sweep, in job order."""
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / HYDRA_SUBDIR).is_dir()]
     return sorted(jobs, key=lambda p: (len(p.name), p.name))
 
 
@@ -71,7 +78,7 @@ def run_dirs(paths: list[Path]) -> list[Path]:
     """Each path as a run directory, or the run directories of a sweep directory."""
     found: list[Path] = []
     for path in paths:
-        if (path / METRICS_FILE).is_file() or (path / ".hydra").is_dir():
+        if (path / METRICS_FILE).is_file() or (path / HYDRA_SUBDIR).is_dir():
             found.append(path)
         elif path.is_dir():
             found += job_dirs(path)
@@ -87,9 +94,7 @@ def write_sweep_summary(sweep_dir: Path) -> list[RunRecord]:
         "finished": sum(record.status == "finished" for record in records),
         "failed": sum(record.status != "finished" for record in records),
     }
-    temporary = sweep_dir / f".{SWEEP_SUMMARY_FILE}.{os.getpid()}"
-    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, sweep_dir / SWEEP_SUMMARY_FILE)
+    rundir.write_json(sweep_dir / SWEEP_SUMMARY_FILE, summary)
     return records
 
 
@@ -104,6 +109,8 @@ class SweepRecorder(Callback):
         run_dir = Path(config.hydra.runtime.output_dir)
         if not run_dir.is_dir():  # refused before it started: nothing to record
             return
+        if config.get("resume") and run_dir.resolve() not in rundir.begun:
+            return  # a resume refused or failed before it began: the run it names stays as it was
         error = None
         if job_return.status is JobStatus.FAILED:
             failure = job_return._return_value
@@ -112,7 +119,7 @@ class SweepRecorder(Callback):
                 "job failed: %s", error, exc_info=failure if isinstance(failure, BaseException) else None
             )
         status = {"status": "finished" if error is None else "failed", "error": error}
-        (run_dir / STATUS_FILE).write_text(json.dumps(status) + "\n", encoding="utf-8")
+        rundir.write_json(run_dir / STATUS_FILE, status)
         if config.hydra.mode == RunMode.MULTIRUN:
             write_sweep_summary(Path(config.hydra.sweep.dir))
 

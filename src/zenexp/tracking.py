@@ -9,58 +9,103 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
+import ssl
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from omegaconf import DictConfig, OmegaConf
 
 from zenexp.configs import TrackerConf, TrackerMode
+from zenexp.rundir import METRICS_FILE, SUMMARY_FILE, keep_metrics_until, write_json
 
 log = logging.getLogger("zenexp")
 
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
 API_KEY_VARIABLE = "SWANLAB_API_KEY"
 API_HOST_VARIABLE = "SWANLAB_API_HOST"
 DEFAULT_API_HOST = "https://api.swanlab.cn"
-REACH_TIMEOUT_S = 3.0
+# SwanLab's own limits (swanlab/sdk/internal/pkg/constraints: ProjectName, ExperimentName, Description, Tags).
+PROJECT_NAME = re.compile(r"[0-9a-zA-Z_\-+.]{1,100}")
+NAME_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 512, 1024, 512, 30
 
 
-def read_metrics(output_dir: Path) -> list[dict[str, float]]:
-    """The records of a run's `metrics.jsonl`, without a line a killed run left half written."""
-    path = output_dir / METRICS_FILE
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
+def tracker_problems(tracker: DictConfig) -> list[str]:
+    """Settings SwanLab would refuse, found before the run (SwanLab itself would only warn, and not record)."""
+    if tracker.mode == TrackerMode.disabled.name or tracker.mode is TrackerMode.disabled:
+        return []
+    problems = []
+    if not PROJECT_NAME.fullmatch(tracker.project):
+        problems.append(
+            f"tracker.project={tracker.project}: SwanLab takes 1 to 100 letters, digits and _ - + . only"
+        )
+    name = tracker.experiment_name
+    if name is not None and not 1 <= len(name) <= NAME_MAX:
+        problems.append(f"tracker.experiment_name: {len(name)} characters; SwanLab takes 1 to {NAME_MAX}")
+    if tracker.description is not None and len(tracker.description) > DESCRIPTION_MAX:
+        problems.append(
+            f"tracker.description: {len(tracker.description)} characters; SwanLab takes up to {DESCRIPTION_MAX}"
+        )
+    if len(tracker.tags) > TAGS_MAX or any(len(str(tag)) > TAG_MAX for tag in tracker.tags):
+        problems.append(
+            f"tracker.tags: SwanLab takes up to {TAGS_MAX} tags of up to {TAG_MAX} characters each"
+        )
+    return problems
 
 
-def keep_metrics_until(output_dir: Path, step: int) -> None:
-    """Drop records after `step` (a resumed run writes them again), rewriting the file atomically."""
-    path = output_dir / METRICS_FILE
-    kept = [record for record in read_metrics(output_dir) if record["step"] <= step]
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
-    os.replace(temporary, path)
+def shorten(name: str, limit: int = NAME_MAX) -> str:
+    """A name SwanLab takes: a long default name (from many overrides) keeps its start and end."""
+    if len(name) <= limit:
+        return name
+    keep = (limit - 3) // 2
+    return f"{name[:keep]}...{name[-keep:]}"
 
 
-def cloud_problem() -> str | None:
-    """Why a cloud run cannot start right now, found within a few seconds; None when it may."""
+def cloud_problem(timeout_s: float) -> str | None:
+    """Why a cloud run cannot start right now, found within `timeout_s` seconds; None when it may.
+
+    The server must answer an HTTP request in time: one that accepts the connection and then trickles bytes
+    would hold `swanlab.init` for minutes. The probe runs in a daemon thread, so no socket state can stretch
+    the bound."""
     if not os.environ.get(API_KEY_VARIABLE):
         return f"no API key in {API_KEY_VARIABLE}"
-    url = urlsplit(os.environ.get(API_HOST_VARIABLE) or DEFAULT_API_HOST)
-    port = url.port or (443 if url.scheme == "https" else 80)
+    host = os.environ.get(API_HOST_VARIABLE) or DEFAULT_API_HOST
     try:
-        socket.create_connection((url.hostname or "", port), timeout=REACH_TIMEOUT_S).close()
+        url = urlsplit(host)
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError as error:
+        return f"{API_HOST_VARIABLE}={host} is not a URL ({error})"
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"{API_HOST_VARIABLE}={host} is not an http(s) URL"
+    answers: list[str | None] = []
+    probe = threading.Thread(target=lambda: answers.append(_probe(url, port, timeout_s)), daemon=True)
+    probe.start()
+    probe.join(timeout_s)
+    return answers[0] if answers else f"{url.hostname}:{port} did not answer within {timeout_s:g} s"
+
+
+def _probe(url: SplitResult, port: int, timeout_s: float) -> str | None:
+    hostname = url.hostname or ""
+    try:
+        with socket.create_connection((hostname, port), timeout=timeout_s) as raw:
+            sock = (
+                ssl.create_default_context().wrap_socket(raw, server_hostname=hostname)
+                if url.scheme == "https"
+                else raw
+            )
+            sock.sendall(f"HEAD / HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
+            received = b""
+            while b"\r\n" not in received:
+                chunk = sock.recv(256)
+                if not chunk:
+                    return f"{hostname}:{port} closed the connection without answering"
+                received += chunk
     except OSError as error:
-        return f"cannot reach {url.hostname}:{port} ({error})"
+        return f"cannot reach {hostname}:{port} ({error})"
     return None
 
 
@@ -111,7 +156,7 @@ class Recorder:
             "local" if settings.mode is TrackerMode.local else "offline"
         )
         if settings.mode is TrackerMode.cloud:
-            problem = cloud_problem()
+            problem = cloud_problem(settings.setup_timeout_s)
             mode = "offline" if problem else "online"
             if problem:
                 log.warning(
@@ -123,8 +168,8 @@ class Recorder:
                 mode=mode,
                 log_dir=str(self.output_dir / settings.logdir),
                 project=settings.project,
-                name=experiment_name,
-                group=group,
+                name=shorten(experiment_name),
+                group=shorten(group) if group else None,
                 description=description,
                 tags=tags,
                 config=plain_config,
@@ -175,7 +220,7 @@ class Recorder:
 
     def summarise(self, metrics: Mapping[str, float], step: int) -> None:
         """Record the final metrics: `summary.json`, and SwanLab's `final/...` values."""
-        (self.output_dir / SUMMARY_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        write_json(self.output_dir / SUMMARY_FILE, dict(metrics))
         self._log_to_swanlab({f"final/{name}": value for name, value in metrics.items()}, step)
 
     def _log_to_swanlab(self, metrics: Mapping[str, float], step: int) -> None:

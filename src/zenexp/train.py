@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from zenexp import checkpoint, provenance
+from zenexp import checkpoint, provenance, rundir
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
 from zenexp.data import ImageData
@@ -55,8 +55,12 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise UserError(f"trainer.device={name}: not a device; use auto, cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"trainer.device={name}: zenexp trains on cpu or cuda; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"trainer.device={name}: no CUDA device is present; use trainer.device=auto or cpu")
+    if device.index is not None and device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise UserError(f"trainer.device={name}: this machine has {torch.cuda.device_count()} CUDA devices")
     return device
 
 
@@ -92,16 +96,19 @@ def train(
     # torch.compile gives a module (typed as a callable) wrapping `model`; checkpoints save `model` itself.
     network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
     checkpoints = output_dir / CHECKPOINT_DIR
+    # Everything that can fail without training has been tried: from here on this run writes its records.
     if resume:
         position = checkpoint.load(checkpoints / LAST, model, optimizer)
+        rundir.begun.add(output_dir.resolve())
         provenance.note_resume(output_dir, position.step, overrides)
         log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
     else:
         name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
+        rundir.begun.add(output_dir.resolve())
         provenance.write_run_file(output_dir, overrides)
     # The config that gives this run's result (a resume may have added epochs).
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(zen_cfg, resolve=True), encoding="utf-8")
+    rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
     position.epoch_loss, position.window_loss = (
         position.epoch_loss.to(device),
         position.window_loss.to(device),
@@ -158,7 +165,7 @@ def train(
                 position.best_accuracy = accuracy
                 save(BEST)
             save()
-        torch.save(model.state_dict(), output_dir / "model.pt")
+        rundir.save_torch(output_dir / "model.pt", model.state_dict())
         recorder.summarise(position.metrics, position.step)
     log.info("run recorded in %s", output_dir)
     return RunResult(dict(position.metrics), output_dir)

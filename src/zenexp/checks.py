@@ -1,0 +1,433 @@
+"""Every check of a job before any work starts, each problem one short line naming the field.
+
+Cheapest first:
+- the overrides as typed: they parse, and `_target_` and the other underscore keys are not for the command line;
+- composing (Hydra and OmegaConf): bad types, unknown keys and unknown options, explained with what exists;
+- the composed task config: missing values, bounds declared with `Annotated`, targets no registered config
+  uses, and combinations that cannot work (data files missing, a split left empty, ...);
+- the composed `hydra` config: every target and logging class is a registered one (the allowlist), the run
+  directory is a new one, and Hydra's output stays inside it.
+
+The CLI and `zenexp check` run these before Hydra starts. `launch()` reaches them through `Guard`, the
+first Hydra callback, which Hydra builds before any other callback, the launcher or the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, cast, get_args, get_origin, get_type_hints
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from zenexp import data, rundir
+from zenexp.configs import SLOTS, DigitsConf, Fixed, NetConf
+from zenexp.errors import UserError
+from zenexp.models import Net
+from zenexp.provenance import job_overrides
+from zenexp.resuming import resume_problems
+from zenexp.schema import (
+    BOUNDS,
+    HYDRA_KEYS,
+    bounds,
+    compose_config,
+    describe_bounds,
+    join,
+    options,
+    plain,
+    references,
+    registered_hydra_references,
+    registered_targets,
+    targets,
+    type_name,
+    type_word,
+)
+from zenexp.tracking import tracker_problems
+from zenexp.train import resolve_device
+
+GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
+# Hydra's groups a zenexp extra installs more options into.
+EXTRAS = {"hydra/launcher": "sweep", "hydra/sweeper": "sweep"}
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+# ---- entry points ----------------------------------------------------------------------------------------
+
+
+def validate_job(cfg: DictConfig) -> None:
+    """The task's first step (a zen pre_call), for the CLI and `launch()` alike: every check again, with the
+    job's own `hydra` config. A refused job leaves nothing: what Hydra wrote for it is removed again."""
+    hydra = HydraConfig.get()
+    problems = check_config(cfg, job_overrides()) or _check_slot_choices(job_overrides())
+    problems = problems or check_hydra(cast(DictConfig, hydra), before_run=False)
+    if problems:
+        rundir.discard_refused(Path(hydra.runtime.output_dir), hydra.output_subdir, f"{hydra.job.name}.log")
+        raise_problems(problems)
+
+
+def check_point(overrides: Sequence[str]) -> list[str]:
+    """Every problem of one job's overrides, found without running anything."""
+    problems = check_overrides(overrides)
+    if problems:
+        return problems
+    try:
+        cfg = compose_config(overrides, with_hydra=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        return explain_compose_error(overrides) or [str(error).splitlines()[0]]
+    return check_config(_task_part(cfg)) or check_hydra(cfg.hydra)
+
+
+def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
+    """The jobs a basic-sweeper multirun would launch: `a=1,2 b=x,y` gives four."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException:
+        return [list(overrides)]  # check_point names the line that does not parse
+    for override in parsed:
+        if override.is_sweep_override() and not (override.is_choice_sweep() or override.is_range_sweep()):
+            raise UserError(
+                f"{override.input_line}: the basic sweeper runs lists (a,b,c) and range(); an interval is for "
+                f"a sweeper that samples: add hydra/sweeper=optuna (pip install 'zenexp[sweep]')"
+            )
+    return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+
+
+def raise_problems(problems: Sequence[str]) -> None:
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise UserError(f"{len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def check_guarded(root: DictConfig) -> str:
+    """The resolver `${zenexp.guard:}` (see `Guard`): refuse the job before Hydra builds anything else."""
+    # In a sweep, `root` holds what every job shares (Hydra leaves the swept values out); each job is
+    # checked again, with its own values, when it starts (`validate_job`).
+    problems = check_hydra(root.hydra) or check_config(_task_part(root), list(root.hydra.overrides.task))
+    raise_problems(problems)
+    return "checked"
+
+
+class Guard(Callback):
+    """zenexp's first Hydra callback. Building it resolves `${zenexp.guard:}`, which checks the whole job:
+    so a `launch()` whose overrides name a
+    target nobody registered, or that would write into another run's directory, stops here, before Hydra
+    builds another callback, the launcher or the sweeper, or makes a run directory."""
+
+    def __init__(self, verdict: str) -> None:
+        self.verdict = verdict
+
+
+OmegaConf.register_new_resolver("zenexp.guard", lambda _root_: check_guarded(_root_), replace=True)
+
+
+def _task_part(cfg: DictConfig) -> DictConfig:
+    """The config without its `hydra` node, as the task receives it (typed, interpolations intact)."""
+    task_cfg = copy.deepcopy(cfg)
+    with open_dict(task_cfg):
+        task_cfg.pop("hydra", None)
+    return task_cfg
+
+
+# ---- the overrides as typed ------------------------------------------------------------------------------
+
+
+def check_overrides(overrides: Sequence[str]) -> list[str]:
+    """Refuse overrides that do not parse, and those of `_target_`, `_partial_`, `_zen_target`, ..."""
+    parser = OverridesParser.create()
+    problems = []
+    for line in overrides:
+        try:
+            (override,) = parser.parse_overrides([line])
+        except OverrideParseException:
+            problems.append(
+                f"{line}: not a valid override; write key=value, and quote a value with special "
+                f"characters: 'dataset.root=\"~/data\"'"
+            )
+            continue
+        if not override.key_or_group:
+            problems.append(f"{line}: no key; write key=value, e.g. optim.lr=0.01")
+            continue
+        problem = _internal_key(override)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _internal_key(override: Override) -> str | None:
+    key = override.key_or_group
+    if key.startswith("hydra"):
+        return None  # checked once composed, against the allowlist
+    internal = [part for part in key.replace("/", ".").split(".") if part.startswith("_")]
+    internal += [name for name in _keys(override.value()) if name.startswith("_")]
+    if not internal:
+        return None
+    group = key.split(".")[0]
+    choose = f"choose with {group}=<option> ({', '.join(options(group))})" if options(group) else ""
+    return (
+        f"{override.input_line}: {internal[0]} is fixed by the registered configs and cannot be "
+        f"overridden; {choose or 'register a config of your own (see the README)'}"
+    )
+
+
+def _keys(value: Any) -> Iterator[str]:
+    """The keys inside a dict-valued override such as `model={_target_:os.system}`."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield str(key)
+            yield from _keys(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _keys(child)
+
+
+# ---- composing -------------------------------------------------------------------------------------------
+
+
+def explain_compose_error(overrides: Sequence[str]) -> list[str]:
+    """Compose with each override on its own (after the group choices) to say which ones fail and why."""
+    lines = [str(o.input_line) for o in OverridesParser.create().parse_overrides(list(overrides))]
+    choices = [line for line in lines if options(_key(line)) or _key(line) in EXTRAS]
+    problems = [_compose_problem(choices[:i], choice) for i, choice in enumerate(choices)]
+    if not any(problems):
+        problems = [_compose_problem(choices, line) for line in lines if line not in choices]
+    return [problem for problem in problems if problem]
+
+
+def _compose_problem(base: list[str], override: str) -> str | None:
+    try:
+        compose_config([*base, override], with_hydra=True)
+    except MissingConfigException:
+        group, _, choice = override.lstrip("+").partition("=")
+        known = options(group)
+        extra = f" (more with pip install 'zenexp[{EXTRAS[group]}]')" if group in EXTRAS else ""
+        if not known and group in EXTRAS:
+            return f"{override}: there is no {group} '{choice}'; Hydra's launchers and sweepers come with pip install 'zenexp[{EXTRAS[group]}]'"
+        if not known:
+            return f"{override}: there is no {group} '{choice}'; see zenexp --help"
+        return f"{override}: there is no {group} '{choice}'; choose one of {', '.join(known)}{extra}"
+    except (HydraException, OmegaConfBaseException) as error:
+        cause = error.__cause__
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            return f"{override}: {_unknown_key(base, _key(override))}"
+        if isinstance(cause, OmegaConfBaseException):
+            return f"{override}: {_first_line(cause)}"
+        return f"{override}: {str(error).splitlines()[0]}"
+    return None
+
+
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def _unknown_key(base: list[str], key: str) -> str:
+    parent_path, _, name = key.rpartition(".")
+    parent = OmegaConf.select(compose_config(base), parent_path) if parent_path else compose_config(base)
+    return _no_such_field(parent_path, name, parent.keys() if isinstance(parent, DictConfig) else [])
+
+
+def _no_such_field(parent_path: str, name: str, keys: Iterable[Any]) -> str:
+    """`optim has no field 'lrr'; did you mean optim.lr? (fields: lr, momentum, weight_decay)`"""
+    fields = sorted(str(k) for k in keys if not str(k).startswith("_") and k not in HYDRA_KEYS)
+    close = difflib.get_close_matches(name, fields, n=1)
+    hint = f"; did you mean {join(parent_path, close[0])}?" if close else ""
+    return f"{parent_path or 'the config'} has no field '{name}'{hint} (fields: {', '.join(fields)})"
+
+
+# ---- the composed task config ----------------------------------------------------------------------------
+
+
+def check_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
+    """Every problem of a composed task config; an empty list means it will run."""
+    problems = check_overrides(overrides)
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    except OmegaConfBaseException as error:  # an interpolation that points nowhere
+        return [*problems, f"{error.full_key}: {_first_line(error)}"]
+    problems += [
+        f"{path} is missing (???): give it a value, e.g. {path}=<{type_name(cfg, path)}>"
+        for path in sorted(OmegaConf.missing_keys(cfg))
+    ]
+    if problems:
+        return problems
+    problems += list(_check_fields(cfg, ""))
+    problems += list(_check_targets(cfg, registered_targets()))
+    if problems:
+        return problems
+    problems = _check_combinations(cfg)
+    if cfg.get("resume") is not None and not problems:
+        problems = resume_problems(cfg)
+    return problems
+
+
+def _check_fields(node: DictConfig, path: str) -> Iterator[str]:
+    """Fields removed (`~field`), keys the node's dataclass does not declare, and `Annotated` bounds."""
+    schema = OmegaConf.get_type(node)
+    if isinstance(schema, type) and dataclasses.is_dataclass(schema):
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        for unknown in {str(key) for key in node.keys()} - fields.keys():
+            yield f"{join(path, unknown)}: {_no_such_field(path, unknown, fields)}"
+        for name in sorted(fields.keys() - {str(key) for key in node.keys()} - HYDRA_KEYS):
+            if fields[name].init and not name.startswith("_"):
+                yield f"{join(path, name)}: removed (~{join(path, name)}), but every run needs it; set a value instead"
+        for name, hint in get_type_hints(schema, include_extras=True).items():
+            if name in node and get_origin(hint) is Annotated:
+                try:
+                    value = node[name]
+                except OmegaConfBaseException as error:
+                    yield f"{join(path, name)}: {_first_line(error)}"
+                    continue
+                yield from _check_value(join(path, name), value, get_args(hint))
+                if Fixed in get_args(hint)[1:]:
+                    yield from _check_fixed(join(path, name), value, OmegaConf.structured(schema)[name])
+    for key in node.keys():
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            yield from _check_fields(child, join(path, str(key)))
+
+
+def _check_value(path: str, value: Any, hint_args: tuple[Any, ...]) -> Iterator[str]:
+    """Bounds apply to a number, and to each number of a fixed-length tuple (an image shape)."""
+    annotation, metadata = hint_args[0], hint_args[1:]
+    if isinstance(value, ListConfig):
+        items = list(value)
+        arity = get_args(annotation)
+        if get_origin(annotation) is tuple and Ellipsis not in arity and len(items) != len(arity):
+            yield f"{path}={items}: expected {len(arity)} values, got {len(items)}"
+            return
+        if any(not _in_bounds(item, metadata) for item in items):
+            yield f"{path}={items}: expected each value {describe_bounds(metadata)}"
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"{path}={value}: expected a finite number"
+    elif not _in_bounds(value, metadata):
+        yield f"{path}={value}: expected {type_word(annotation)} {describe_bounds(metadata)}"
+
+
+def _in_bounds(value: Any, metadata: Sequence[Any]) -> bool:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    return all(
+        BOUNDS[type(bound)][0](value, getattr(bound, BOUNDS[type(bound)][2])) for bound in bounds(metadata)
+    )
+
+
+def _check_fixed(path: str, value: Any, held: Any) -> Iterator[str]:
+    """A fact of the data (`Fixed`) must keep the value the dataset's config declares."""
+    plain_value = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+    expected = OmegaConf.to_container(held) if isinstance(held, ListConfig) else held
+    if plain_value != expected:
+        yield f"{path}={plain_value}: fixed by the data, which holds {expected}; choose another dataset instead"
+
+
+def _check_slot_choices(overrides: Sequence[str]) -> list[str]:
+    """A slot filled in Python is only replaced by an explicit `slot=option`, never by a preset's choice."""
+    hydra = HydraConfig.get()
+    primary = ConfigStore.instance().load(f"{hydra.job.config_name}.yaml").node
+    filled = {
+        group
+        for entry in primary.get("defaults", [])
+        if isinstance(entry, DictConfig)
+        for group, option in entry.items()
+        if group in SLOTS and option is None
+    }
+    chosen = {str(override).partition("=")[0].lstrip("+") for override in overrides}
+    return [
+        f"{slot}: the config given in Python would be replaced by experiment={hydra.runtime.choices.get('experiment')}'s "
+        f"{slot}={hydra.runtime.choices[slot]}; leave MainConfig.{slot} empty, or choose {slot}=<option> as an override"
+        for slot in sorted(filled)
+        if hydra.runtime.choices.get(slot) is not None and slot not in chosen
+    ]
+
+
+def _check_targets(cfg: DictConfig, allowed: set[str]) -> Iterator[str]:
+    for path, target in targets(plain(cfg)):
+        if target not in allowed:
+            yield (
+                f"{path}={target}: not the target of any registered config; choose an option of the "
+                f"group by name, or register a config of your own (see the README)"
+            )
+
+
+def _check_combinations(cfg: DictConfig) -> list[str]:
+    problems = []
+    model_type = OmegaConf.get_type(cfg.model)
+    if isinstance(model_type, type) and issubclass(model_type, NetConf):
+        shape = list(cfg.model.image_shape)
+        if min(shape[1:]) < Net.MIN_IMAGE_SIZE:
+            problems.append(
+                f"model.image_shape={shape} (from the dataset): model=net needs images of at least "
+                f"{Net.MIN_IMAGE_SIZE}x{Net.MIN_IMAGE_SIZE} pixels; choose dataset=cifar10, mnist or fake, "
+                f"or model=small or large"
+            )
+    dataset_type = OmegaConf.get_type(cfg.dataset)
+    if isinstance(dataset_type, type) and issubclass(dataset_type, DigitsConf):
+        problems += data.digits_split_problems(cfg.dataset.test_fraction)
+    if "root" in cfg.dataset and not cfg.dataset.get("download", False):
+        option = getattr(dataset_type, "__name__", "").removesuffix("Conf").lower()
+        problems += data.missing_files(option, cfg.dataset.root)
+    try:
+        resolve_device(cfg.trainer.device)
+    except UserError as error:
+        problems.append(str(error))
+    return problems + tracker_problems(cfg.tracker)
+
+
+# ---- the composed hydra config ---------------------------------------------------------------------------
+
+
+def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
+    """The `hydra` part of a job: only registered targets and logging classes, zenexp's guard in place, and
+    Hydra's output inside the run directory; `before_run`, also a run directory that is new."""
+    written = plain(hydra)  # as written: resolving `hydra.run.dir` would make the directory
+    allowed = registered_hydra_references()
+    problems = [
+        f"{path}={reference}: not named by any registered config; only the configs zenexp, its installed "
+        f"plugins and your own stored configs define may run (see the README's threat model)"
+        for path, reference in references(written, "hydra")
+        if reference not in allowed
+    ]
+    if next(iter((written.get("callbacks") or {}).items()), None) != ("guard", GUARD):
+        problems.append(
+            "hydra.callbacks.guard: zenexp's guard must stay the first callback; leave hydra.callbacks as it is"
+        )
+    subdir = hydra.get("output_subdir")
+    if subdir is not None and (Path(subdir).name != subdir or subdir in (".", "..")):
+        problems.append(
+            f"hydra.output_subdir={subdir}: must be one folder name inside the run directory (default .hydra)"
+        )
+    for section in ("run", "sweep"):
+        if before_run and "${zenexp." not in str(written.get(section, {}).get("dir")):
+            problems += _new_dir_problems(f"hydra.{section}.dir", str(hydra[section].dir))
+    return problems
+
+
+def _new_dir_problems(key: str, value: str) -> list[str]:
+    """A run or sweep directory named by the user: a path this system takes, and not another run's."""
+    if len(value.encode()) > PATH_MAX or any(len(part.encode()) > NAME_MAX for part in Path(value).parts):
+        return [
+            f"{key}: a path of {len(value)} characters, longer than this system takes; choose a shorter one"
+        ]
+    if Path(value).is_dir() and any(Path(value).iterdir()):
+        return [
+            f"{key}={value}: that directory holds files already; a run never writes into another run's "
+            f"directory: choose a new one, or continue that run with zenexp resume {value}"
+        ]
+    return []
+
+
+def _first_line(error: OmegaConfBaseException) -> str:
+    """OmegaConf's message without the full_key/object_type lines it appends."""
+    return str(error.msg or error).splitlines()[0]

@@ -1,0 +1,124 @@
+"""Continuing and repeating a recorded run: what may change between a run and its continuation, and what a
+run directory's saved files may ask for (a shared run directory is input like any other)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from zenexp import checkpoint, rundir
+from zenexp.configs import add_to_hydra_store
+from zenexp.errors import UserError
+from zenexp.provenance import read_run_file
+from zenexp.schema import compose_config, options
+
+RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
+
+
+def resume_problems(cfg: DictConfig) -> list[str]:
+    """Why `resume=RUN_DIR` cannot continue that run with this config, if it cannot."""
+    if not str(cfg.resume).strip():
+        return [
+            "resume= is empty: give the run directory to continue, e.g. zenexp resume outputs/<date>/<time>"
+        ]
+    run_dir = Path(cfg.resume)
+    last = run_dir / rundir.CHECKPOINT_DIR / rundir.LAST
+    if not last.is_file():
+        return [
+            f"resume={cfg.resume}: no checkpoint there ({rundir.CHECKPOINT_DIR}/{rundir.LAST}); nothing to resume"
+        ]
+    try:
+        changes = config_changes(run_dir, cfg, RESUMABLE)
+        checkpoint.read(last)
+    except UserError as error:
+        return [f"resume={cfg.resume}: {error}"]
+    if changes:
+        listed = "\n".join(f"    {change}" for change in changes)
+        return [
+            f"resume={cfg.resume}: only trainer.epochs may change when resuming, but this differs:\n{listed}\n"
+            f"  `zenexp resume {cfg.resume}` reuses the run's own overrides"
+        ]
+    return []
+
+
+def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[str]:
+    """`key: saved -> now` for each resolved value that differs from the run's saved config.yaml."""
+    saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
+    now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    keys = sorted((saved.keys() | now.keys()) - allowed)
+    return [
+        f"{key}: {saved.get(key, '(absent)')} -> {now.get(key, '(absent)')}"
+        for key in keys
+        if saved.get(key) != now.get(key)
+    ]
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"optim.lr": 0.1, ...}` from nested mappings."""
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat |= flatten(child, f"{prefix}.{key}" if prefix else str(key))
+        return flat
+    return {prefix: value}
+
+
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides the run last ran with (those of its latest resume, if any), `resume=` aside.
+
+    A run directory may come from someone else: its overrides are task overrides only (zenexp never saves
+    Hydra's own), so any `hydra` one is refused here; the rest go through every check like typed ones."""
+    add_to_hydra_store()  # configs a user's module stored since zenexp was imported
+    if not (run_dir / rundir.RUN_FILE).is_file():
+        raise UserError(f"{run_dir}: not a zenexp run directory (no {rundir.RUN_FILE})")
+    info = read_run_file(run_dir)
+    if info.get("built_in_python"):
+        raise UserError(
+            f"{run_dir} was started from a MainConfig built in Python, which its overrides alone do not repeat; "
+            f"launch the same config again (to continue it, with overrides=['resume={run_dir}'])"
+        )
+    for choice, module in _mapping(info, "registered_by").items():
+        group, _, option = str(choice).partition("=")
+        if option not in options(group):
+            raise UserError(
+                f"{run_dir} used {choice}, which module {module} registers; run zenexp from a script that "
+                f"imports {module} (see the README), or import it before calling zenexp"
+            )
+    resumed = info.get("resumed") or []
+    overrides = (
+        resumed[-1].get("overrides") if isinstance(resumed, list) and resumed else info.get("overrides")
+    )
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise UserError(
+            f"{run_dir / rundir.RUN_FILE}: its overrides are not a list of strings; the file is damaged"
+        )
+    for override in overrides:
+        if override.lstrip("+~").startswith("hydra"):
+            raise UserError(
+                f"{run_dir / rundir.RUN_FILE}: refused the saved override {override}: a run directory may only "
+                f"hold the run's own settings, never Hydra's (callbacks, logging, env_set, output directories)"
+            )
+    return [override for override in overrides if not override.startswith("resume=")]
+
+
+def _mapping(info: dict[str, Any], key: str) -> dict[str, Any]:
+    value = info.get(key) or {}
+    return value if isinstance(value, dict) else {}
+
+
+def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list[str]:
+    """The run's own overrides, the new ones, and where to continue."""
+    return [*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"]
+
+
+def rerun_overrides(run_dir: Path) -> list[str]:
+    """The overrides that repeat a run; refused when the code's defaults have changed since."""
+    overrides = saved_overrides(run_dir)
+    changes = config_changes(run_dir, compose_config(overrides), {"resume"})
+    if changes:
+        listed = "\n".join(f"    {change}" for change in changes)
+        raise UserError(f"{run_dir}: the config these overrides give today differs from the run's:\n{listed}")
+    return overrides

@@ -1,0 +1,183 @@
+"""THE run directory: every file name, the one atomic write, the readers, and how a new one is made.
+
+A run directory is made for one run only (`new_run_dir`, exclusive, never shared) and written only by that
+run or a resume of it. Every record is written whole or not at all (`write_atomic`); a file someone
+damaged or shared is read with one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from zenexp.errors import UserError
+
+RUN_FILE = "run.json"  # overrides, versions, git commit, resumes
+CONFIG_FILE = "config.yaml"  # the resolved config that gives the run's result
+METRICS_FILE = "metrics.jsonl"  # one record per log call
+SUMMARY_FILE = "summary.json"  # the final metrics
+STATUS_FILE = "status.json"  # finished or failed, and the error
+SWEEP_SUMMARY_FILE = "sweep_summary.json"  # in a sweep directory: every job's record
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.pt"
+BEST = "best.pt"
+HYDRA_SUBDIR = ".hydra"  # what Hydra writes: config.yaml, hydra.yaml, overrides.yaml
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
+
+#: The run directories whose run (or resume) has begun writing records in this process.
+begun: set[Path] = set()
+
+
+# ---- writing ---------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, content: str | bytes, exclusive: bool = False) -> None:
+    """Write `path` whole or not at all: a temporary file, fsynced, then renamed over it (or, `exclusive`,
+    linked, which fails if `path` exists). A full disk or a read-only folder is one line naming the path."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if exclusive:
+            os.link(temporary, path)
+            temporary.unlink()
+        else:
+            os.replace(temporary, path)
+    except FileExistsError as error:
+        temporary.unlink(missing_ok=True)
+        raise UserError(f"{path} exists already: a run never writes over another run's records") from error
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise UserError(
+            f"cannot write {path}: {error.strerror or error}; free some disk space or choose a writable "
+            f"directory (what was recorded before is intact)"
+        ) from error
+
+
+def write_json(path: Path, value: Any, exclusive: bool = False) -> None:
+    write_atomic(path, json.dumps(value, indent=2) + "\n", exclusive)
+
+
+def save_torch(path: Path, value: Any) -> None:
+    """`torch.save` through `write_atomic`: a kill or a full disk never leaves half a checkpoint."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
+
+
+# ---- reading ---------------------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a run directory; a missing, empty or damaged file is one line naming it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise UserError(f"{path}: no such file; is {path.parent} a zenexp run directory?") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not a readable JSON record ({error}); the file is damaged") from error
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a JSON object, found {type(value).__name__}; the file is damaged")
+    return value
+
+
+def read_yaml(path: Path) -> DictConfig:
+    try:
+        value = OmegaConf.load(path)
+    except FileNotFoundError as error:
+        raise UserError(f"{path}: no such file; is {path.parent} a zenexp run directory?") from error
+    except (OSError, UnicodeDecodeError, OmegaConfBaseException, ValueError) as error:
+        raise UserError(
+            f"{path}: not a readable YAML config ({type(error).__name__}); the file is damaged"
+        ) from error
+    if not isinstance(value, DictConfig):
+        raise UserError(f"{path}: expected a mapping; the file is damaged")
+    return value
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of a run's `metrics.jsonl`; a line a killed run left half written, or any line that is
+    not a record with a step, is skipped."""
+    path = run_dir / METRICS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from error
+    return [record for record in _records(lines) if isinstance(record.get("step"), int)]
+
+
+def _records(lines: list[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+def keep_metrics_until(run_dir: Path, step: int) -> None:
+    """Drop records after `step` (a resumed run writes them again)."""
+    kept = [record for record in read_metrics(run_dir) if record["step"] <= step]
+    write_atomic(run_dir / METRICS_FILE, "".join(json.dumps(record) + "\n" for record in kept))
+
+
+# ---- making and discarding -------------------------------------------------------------------------------
+
+
+def new_run_dir(base: str) -> str:
+    """Make a fresh directory named `base` (or `base-1`, `base-2`, ... when taken) and return its name.
+
+    Creating it is exclusive, so two runs started in the same second never share a directory. Used as the
+    resolver `${zenexp.new_dir:...}` in `hydra.run.dir` and `hydra.sweep.dir`; OmegaConf caches it per
+    config, and Hydra copies that cache to every job of a sweep, so a sweep's jobs share their sweep dir.
+    """
+    for attempt in itertools.count():
+        path = Path(base if attempt == 0 else f"{base}-{attempt}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise UserError(f"cannot make the run directory {path}: {error.strerror or error}") from error
+        return str(path)
+    raise AssertionError("unreachable")
+
+
+def discard_refused(run_dir: Path, output_subdir: str | None, job_log: str) -> None:
+    """Remove what Hydra wrote for a refused new run: only Hydra's own files, only in a directory that holds
+    nothing else, and the folders only when that leaves them empty. Never used for a resume."""
+    run_dir = run_dir.resolve()
+    if run_dir in begun or not run_dir.is_dir():
+        return
+    if {entry.name for entry in run_dir.iterdir()} - {output_subdir, job_log}:
+        return  # something else lives there: keep all of it
+    subdir = (run_dir / output_subdir).resolve() if output_subdir else None
+    if subdir is not None and subdir.parent == run_dir:  # `..` or `a/b` would reach elsewhere
+        for name in HYDRA_FILES:
+            (subdir / name).unlink(missing_ok=True)
+        _remove_if_empty(subdir)
+    (run_dir / job_log).unlink(missing_ok=True)
+    _remove_if_empty(run_dir)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty, or gone: something else lives there, keep it
+        pass

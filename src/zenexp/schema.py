@@ -1,0 +1,162 @@
+"""What the store holds: the options of a group, the targets a run may build, and the bounds and types
+declared with `Annotated`. Read by the checks and by `--help`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from typing import Any, get_args, get_type_hints
+
+from annotated_types import Ge, GroupedMetadata, Gt, Le, Lt
+from hydra import compose, initialize
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_NAME = "zenexp"
+HYDRA_KEYS = {"defaults", "hydra"}  # MainConfig fields that Hydra reads
+TARGET_KEYS = ("_target_", "_zen_target")
+# What Python's logging config imports and calls: a handler's `class`, a factory `()`, an `ext://` value.
+LOGGING_KEYS = ("class", "()")
+BOUNDS: dict[type, tuple[Callable[[Any, Any], bool], str, str]] = {
+    Gt: (operator.gt, ">", "gt"),
+    Ge: (operator.ge, ">=", "ge"),
+    Lt: (operator.lt, "<", "lt"),
+    Le: (operator.le, "<=", "le"),
+}
+
+
+def compose_config(overrides: Sequence[str], with_hydra: bool = False) -> DictConfig:
+    """The config Hydra composes from zenexp's store and `overrides`; nothing runs."""
+    with initialize(version_base="1.3", config_path=None):
+        return compose(CONFIG_NAME, overrides=list(overrides), return_hydra_config=with_hydra)
+
+
+def options(group: str) -> list[str]:
+    """The registered options of a config group, e.g. ["large", "net", "small"] for "model"."""
+    store = ConfigStore.instance()
+    if not store.repo.get(group) or not isinstance(store.repo[group], dict):
+        return []
+    return sorted(name.removesuffix(".yaml") for name in store.list(group))
+
+
+# ---- targets: the allowlist --------------------------------------------------------------------------------
+
+
+def registered_targets() -> set[str]:
+    """Every `_target_` of a config in the store outside Hydra's own groups: what a task may build."""
+    repo = ConfigStore.instance().repo
+    return {
+        target
+        for node in _nodes({k: v for k, v in repo.items() if k != "hydra"})
+        for _, target in targets(node)
+    }
+
+
+def registered_hydra_references() -> set[str]:
+    """Every target and logging reference (`class`, `()`, `ext://...`) that a registered config names: any
+    config in the store (zenexp's callbacks, the installed launcher and sweeper plugins' configs, a user's
+    stored configs) or in Hydra's own packaged configs (basic launcher and sweeper, logging). What the
+    `hydra` part of a job may name; call it after Hydra has been initialised (plugins register then)."""
+    stored = {ref for node in _nodes(ConfigStore.instance().repo) for _, ref in references(node)}
+    return stored | _hydra_package_references()
+
+
+@functools.cache
+def _hydra_package_references() -> frozenset[str]:
+    found: set[str] = set()
+    folders = [resources.files("hydra.conf")]
+    while folders:
+        for entry in folders.pop().iterdir():
+            if entry.is_dir():
+                folders.append(entry)
+            elif entry.name.endswith(".yaml"):
+                found |= {ref for _, ref in references(plain(OmegaConf.create(entry.read_text())))}
+    return frozenset(found)
+
+
+def _nodes(tree: dict[str, Any]) -> Iterator[Any]:
+    for entry in tree.values():
+        if isinstance(entry, dict):
+            yield from _nodes(entry)
+        else:
+            yield plain(entry.node)
+
+
+def plain(node: Any) -> Any:
+    """A config as plain containers, interpolations left as written (nothing is resolved or run)."""
+    if isinstance(node, (DictConfig, list)) or OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=False, throw_on_missing=False)
+    return node
+
+
+def targets(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, target) for each `_target_` and `_zen_target` in a plain container."""
+    return ((p, ref) for p, key, ref in _walk(value, path) if key in TARGET_KEYS)
+
+
+def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, reference) for everything in a plain container that names code to import or call."""
+    return (
+        (p, ref)
+        for p, key, ref in _walk(value, path)
+        if key in (*TARGET_KEYS, *LOGGING_KEYS) or ref.startswith("ext://")
+    )
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if isinstance(child, (dict, list)):
+                yield from _walk(child, join(path, key))
+            elif isinstance(child, str):
+                yield join(path, key), str(key), child
+            elif str(key) in (*TARGET_KEYS, *LOGGING_KEYS) and child is not None:
+                yield join(path, key), str(key), str(child)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            if isinstance(child, (dict, list)):
+                yield from _walk(child, f"{path}[{i}]")
+            elif isinstance(child, str):
+                yield f"{path}[{i}]", "", child
+
+
+# ---- fields: bounds and types ------------------------------------------------------------------------------
+
+
+def describe_bounds(metadata: Sequence[Any]) -> str:
+    """The bounds in `Annotated` metadata as text, e.g. ">= 0 and < 1"."""
+    return " and ".join(
+        f"{BOUNDS[type(bound)][1]} {getattr(bound, BOUNDS[type(bound)][2])}" for bound in bounds(metadata)
+    )
+
+
+def bounds(metadata: Sequence[Any]) -> Iterator[Any]:
+    for item in metadata:
+        if isinstance(item, GroupedMetadata):
+            yield from bounds(list(item))
+        elif type(item) in BOUNDS:
+            yield item
+
+
+def type_word(annotation: Any) -> str:
+    names = {int: "an integer", float: "a number"}
+    return next((names[t] for t in (annotation, *get_args(annotation)) if t in names), "a value")
+
+
+def type_name(cfg: DictConfig, path: str) -> str:
+    """The declared type of the field at `path`, e.g. "float", for messages."""
+    parent_path, _, name = path.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_path) if parent_path else cfg
+    schema = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+    if isinstance(schema, type) and dataclasses.is_dataclass(schema):
+        hint = get_type_hints(schema).get(name)  # without extras: Annotated[float, ...] is float
+        if hint is not None:
+            return getattr(hint, "__name__", str(hint))
+    return "value"
+
+
+def join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
