@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 
 import zenexp  # noqa: F401  (registers the configs)
+from zenexp.checks import check_config
 from zenexp.cli import check
-from zenexp.validation import check_config, compose_config
+from zenexp.schema import compose_config
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -11,7 +11,7 @@ from hydra_zen import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import QUICK, SwanLabRun, cli, read_metrics, run_dirs
-from zenexp.validation import compose_config
+from zenexp.schema import compose_config
 
 
 def test_default_command_trains_and_records(in_tmp_path: Path) -> None:

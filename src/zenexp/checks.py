@@ -30,7 +30,12 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    OmegaConfBaseException,
+)
 
 from zenexp import data, rundir
 from zenexp.configs import SLOTS, DigitsConf, Fixed, NetConf
@@ -111,12 +116,20 @@ def raise_problems(problems: Sequence[str]) -> None:
         raise UserError(f"{len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+class RefusedJob(InterpolationResolutionError, UserError):
+    """A `UserError` raised by the guard's resolver. Being an `InterpolationResolutionError` too, OmegaConf
+    and Hydra pass it on as it is, so `launch()` raises zenexp's one line, not a wrapped one."""
+
+
 def check_guarded(root: DictConfig) -> str:
     """The resolver `${zenexp.guard:}` (see `Guard`): refuse the job before Hydra builds anything else."""
     # In a sweep, `root` holds what every job shares (Hydra leaves the swept values out); each job is
     # checked again, with its own values, when it starts (`validate_job`).
-    problems = check_hydra(root.hydra) or check_config(_task_part(root), list(root.hydra.overrides.task))
-    raise_problems(problems)
+    problems = check_hydra(root.hydra) or check_config(_task_part(root), plain(root.hydra.overrides.task))
+    try:
+        raise_problems(problems)
+    except UserError as error:
+        raise RefusedJob(str(error)) from None
     return "checked"
 
 
@@ -403,6 +416,8 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
         problems.append(
             "hydra.callbacks.guard: zenexp's guard must stay the first callback; leave hydra.callbacks as it is"
         )
+    if (written.get("hydra_logging") or {}).get("zenexp_guard") != GUARD["verdict"]:
+        problems.append("hydra.hydra_logging.zenexp_guard: zenexp's guard must stay; leave it as it is")
     subdir = hydra.get("output_subdir")
     if subdir is not None and (Path(subdir).name != subdir or subdir in (".", "..")):
         problems.append(

@@ -305,12 +305,14 @@ class MainConfig:
     seed: Annotated[int, Seed, Doc("seeds the model's initial weights and the batch order")] = 0
     resume: Annotated[str | None, Doc("a run directory to continue from its last checkpoint")] = None
     # Name the job after zenexp (Hydra would name it after the module holding the main function); check the
-    # whole job before Hydra builds anything (zenexp.checks.Guard, first); record each job's outcome and the
-    # sweep's summary; give each run a directory of its own, and a resumed job the directory it continues,
+    # whole job before Hydra builds anything (`${zenexp.guard:}`, resolved when Hydra configures its own
+    # logging and again when it builds its first callback, zenexp.checks.Guard); record each job's outcome and
+    # the sweep's summary; give each run a directory of its own, and a resumed job the directory it continues,
     # where Hydra does not write its .hydra/ files again.
     hydra: Any = field(
         default_factory=lambda: {
             "job": {"name": "zenexp"},
+            "hydra_logging": {"zenexp_guard": "${zenexp.guard:}"},  # a key Python's logging ignores
             "callbacks": {
                 "guard": {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"},
                 "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},

@@ -32,6 +32,8 @@ BEST = "best.pt"
 HYDRA_SUBDIR = ".hydra"  # what Hydra writes: config.yaml, hydra.yaml, overrides.yaml
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 
+#: The directories `new_run_dir` made in this process (run directories and their new parents).
+made_here: set[Path] = set()
 #: The run directories whose run (or resume) has begun writing records in this process.
 begun: set[Path] = set()
 
@@ -148,6 +150,7 @@ def new_run_dir(base: str) -> str:
     """
     for attempt in itertools.count():
         path = Path(base if attempt == 0 else f"{base}-{attempt}")
+        new_parents = [parent for parent in path.parents if not parent.exists()]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir()
@@ -155,6 +158,7 @@ def new_run_dir(base: str) -> str:
             continue
         except OSError as error:
             raise UserError(f"cannot make the run directory {path}: {error.strerror or error}") from error
+        made_here.update(folder.resolve() for folder in [path, *new_parents])
         return str(path)
     raise AssertionError("unreachable")
 
@@ -173,7 +177,10 @@ def discard_refused(run_dir: Path, output_subdir: str | None, job_log: str) -> N
             (subdir / name).unlink(missing_ok=True)
         _remove_if_empty(subdir)
     (run_dir / job_log).unlink(missing_ok=True)
-    _remove_if_empty(run_dir)
+    for folder in [run_dir, *run_dir.parents]:  # and the empty parents made for it (outputs/<date>)
+        if folder != run_dir and folder not in made_here:
+            break
+        _remove_if_empty(folder)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -36,10 +36,11 @@ def compose_config(overrides: Sequence[str], with_hydra: bool = False) -> DictCo
 
 def options(group: str) -> list[str]:
     """The registered options of a config group, e.g. ["large", "net", "small"] for "model"."""
-    store = ConfigStore.instance()
-    if not store.repo.get(group) or not isinstance(store.repo[group], dict):
+    try:
+        names = ConfigStore.instance().list(group)
+    except OSError:  # no such group
         return []
-    return sorted(name.removesuffix(".yaml") for name in store.list(group))
+    return sorted(name.removesuffix(".yaml") for name in names if name.endswith(".yaml"))
 
 
 # ---- targets: the allowlist --------------------------------------------------------------------------------

@@ -1,0 +1,319 @@
+"""Nothing from outside runs code or damages a run: overrides, shared run directories, checkpoints, the disk.
+
+Each test is one of the reproductions of issue 10, attacked through every door it has: the command line,
+`zenexp check`, `launch()`, `zenexp.resume()` / `rerun()`, and the files of a run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra_zen import launch
+
+import zenexp
+from tests.conftest import QUICK, SwanLabRun, cli, run, run_dirs, write_cifar10
+from zenexp import rundir
+
+# Each names code to run: os.makedirs makes the folder `pwned` in the test's directory if it ever runs.
+CODE_IN_OVERRIDES = [
+    "+hydra.callbacks.x={_target_:os.makedirs,name:pwned}",
+    "hydra.callbacks.sweep._target_=os.makedirs",
+    "+hydra.job_logging.handlers.x={class:os.makedirs,name:pwned}",
+    "+hydra.hydra_logging.handlers.x={class:os.makedirs,name:pwned}",
+    "hydra.launcher._target_=os.makedirs",
+    "hydra.sweeper._target_=os.makedirs",
+    "~hydra.callbacks.guard",
+    "hydra.callbacks.guard.verdict=ok",
+]
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """Every file under `folder` and its content's hash: equal means byte-for-byte the same."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def launch_refusal(*overrides: str) -> str:
+    """The one line `launch()` refuses with: zenexp's UserError, raised before Hydra builds anything."""
+    with pytest.raises(zenexp.UserError) as caught:
+        run(*overrides)
+    return str(caught.value)
+
+
+def entries(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".swanlab-home" not in p.parts)
+
+
+# ---- code from input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override", CODE_IN_OVERRIDES)
+def test_code_named_in_hydra_overrides_never_runs(override: str, in_tmp_path: Path) -> None:
+    check = cli("check", override)
+    assert check.returncode == 1 and "Traceback" not in check.stderr, check.stderr
+    assert check.stderr.startswith("zenexp: error: hydra.") and len(check.stderr.splitlines()) == 1
+
+    message = launch_refusal(override, "optim.lr=-1")  # a refused job, too, builds nothing
+    assert message.startswith("hydra.")
+    launch_refusal(override)
+    with pytest.raises(Exception):  # noqa: PT011,B017
+        launch(zenexp.MainConfig, zenexp.task, overrides=[override, *QUICK], multirun=True, version_base="1.3")
+    assert entries(in_tmp_path) == []  # no `pwned`, no run directory
+
+
+def test_code_in_the_cli_never_runs_even_with_full_errors(in_tmp_path: Path) -> None:
+    done = cli(CODE_IN_OVERRIDES[0], "optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
+    assert done.returncode == 1 and "not named by any registered config" in done.stderr
+    done = cli("-m", CODE_IN_OVERRIDES[0], *QUICK)
+    assert done.returncode == 1
+    assert entries(in_tmp_path) == []
+
+
+def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path: Path) -> None:
+    shared = run(*QUICK).output_dir
+    record = json.loads((shared / "run.json").read_text())
+    for planted in (CODE_IN_OVERRIDES[0], "+hydra.job.env_set.SWANLAB_API_HOST=http://attacker"):
+        (shared / "run.json").write_text(json.dumps({**record, "overrides": [*QUICK, planted]}))
+        before = hashes(shared)
+        for command in ("rerun", "resume"):
+            done = cli(command, str(shared))
+            assert done.returncode == 1 and "refused the saved override" in done.stderr, done.stderr
+            assert len(done.stderr.splitlines()) == 1
+        for call in (zenexp.rerun, zenexp.resume):
+            with pytest.raises(zenexp.UserError, match="never Hydra's"):
+                call(shared)
+        assert hashes(shared) == before
+    assert not (in_tmp_path / "pwned").exists() and len(run_dirs(in_tmp_path)) == 1
+
+
+def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(in_tmp_path: Path) -> None:
+    first = run(*QUICK)
+    last = first.output_dir / "checkpoints" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    state["position"]["experiment_name"] = Payload()
+    torch.save(state, last)
+    before = hashes(first.output_dir)
+
+    done = cli("resume", str(first.output_dir))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "last.pt: cannot resume from it: it holds objects other than tensors and numbers" in done.stderr
+    assert "best.pt (end of epoch 1) is intact" in done.stderr
+    with pytest.raises(zenexp.UserError, match="could run code"):
+        zenexp.resume(first.output_dir)
+    assert not (in_tmp_path / "pwned").exists()
+    assert hashes(first.output_dir) == before
+
+
+class Payload:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.makedirs, ("pwned",))
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 truncated"])
+def test_a_broken_checkpoint_is_one_line_naming_what_else_to_resume_from(content: bytes, in_tmp_path: Path) -> None:
+    first = run(*QUICK)
+    (first.output_dir / "checkpoints" / "last.pt").write_bytes(content)
+    before = hashes(first.output_dir)
+    done = cli("resume", str(first.output_dir))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert "last.pt: cannot resume from it" in done.stderr and "best.pt (end of epoch 1) is intact" in done.stderr
+    assert hashes(first.output_dir) == before
+
+
+# ---- runs damaged or lost --------------------------------------------------------------------------------
+
+
+def test_runs_started_together_never_share_a_directory(in_tmp_path: Path) -> None:
+    results = [run(*QUICK, "tracker.mode=disabled") for _ in range(3)]  # within a second or two
+    assert len({result.output_dir for result in results}) == 3
+
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zenexp", *QUICK, "tracker.mode=disabled"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300)[0] for process in started]
+    assert all(process.returncode == 0 for process in started), outputs
+    recorded = [line.rpartition("run recorded in ")[2] for out in outputs for line in out.splitlines() if "run recorded in" in line]
+    assert len(set(recorded)) == 2 and len(run_dirs(in_tmp_path)) == 5
+    for run_dir in run_dirs(in_tmp_path):
+        steps = [record["step"] for record in rundir.read_metrics(run_dir)]
+        assert steps == sorted(steps)  # one run's records, not two interleaved
+
+
+def test_a_run_never_writes_into_another_runs_directory(in_tmp_path: Path) -> None:
+    taken = run(*QUICK).output_dir
+    before = hashes(taken)
+    done = cli(f"hydra.run.dir={taken}", *QUICK)
+    assert done.returncode == 1 and "holds files already" in done.stderr
+    assert "holds files already" in launch_refusal(f"hydra.run.dir={taken}", *QUICK)
+    assert hashes(taken) == before
+    with pytest.raises(zenexp.UserError, match="exists already"):
+        rundir.write_json(taken / rundir.RUN_FILE, {}, exclusive=True)
+
+
+@pytest.mark.parametrize("subdir", ["..", "../..", "/tmp", "a/b", "."])
+def test_clean_up_never_reaches_outside_the_refused_run(subdir: str, in_tmp_path: Path) -> None:
+    day = in_tmp_path / "outputs" / "day"
+    (day / "earlier-run").mkdir(parents=True)
+    (day / "earlier-run" / "metrics.jsonl").write_text("{}\n")
+    before = hashes(in_tmp_path)
+    done = cli(f"hydra.output_subdir={subdir}", "optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
+    assert done.returncode == 1 and "hydra.output_subdir" in done.stderr
+    assert "hydra.output_subdir" in launch_refusal(f"hydra.output_subdir={subdir}", "optim.lr=-1")
+    assert hashes(in_tmp_path) == before and (day / "earlier-run").is_dir()
+
+
+def test_an_empty_resume_is_refused(in_tmp_path: Path) -> None:
+    (in_tmp_path / "notes.txt").write_text("mine")
+    done = cli("resume=")
+    assert done.returncode == 1 and "resume= is empty" in done.stderr
+    assert "resume= is empty" in launch_refusal("resume=")
+    assert entries(in_tmp_path) == ["notes.txt"]
+
+
+def test_a_refused_or_failed_resume_leaves_the_run_byte_for_byte(in_tmp_path: Path) -> None:
+    write_cifar10(in_tmp_path / "data")
+    first = run("model=net", "dataset=cifar10", *QUICK).output_dir
+    before = hashes(first)
+
+    attempts = [
+        ("changed config", ["optim.lr=0.5"], "optim.lr: 0.001 -> 0.5"),
+        ("unknown field", ["optim.lrr=1"], "did you mean optim.lr?"),
+        ("bad value", ["trainer.epochs=0"], "trainer.epochs=0"),
+    ]
+    for _, overrides, expected in attempts:
+        done = cli("resume", str(first), *overrides)
+        assert done.returncode == 1 and expected in done.stderr, done.stderr
+        with pytest.raises(zenexp.UserError, match=expected.replace("?", r"\?")):
+            zenexp.resume(first, overrides)
+        assert expected in launch_refusal("model=net", "dataset=cifar10", *QUICK, *overrides, f"resume={first}")
+        assert hashes(first) == before
+
+    (in_tmp_path / "data" / "cifar-10-batches-py" / "test_batch").unlink()  # the data went away
+    done = cli("resume", str(first))
+    assert done.returncode == 1 and "no CIFAR-10 files" in done.stderr
+    assert "no CIFAR-10 files" in launch_refusal("model=net", "dataset=cifar10", *QUICK, f"resume={first}")
+    assert hashes(first) == before
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_file(in_tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes writes past 200 kB fail as a full disk does: the net's checkpoints do not fit."""
+    limit = (
+        "import resource, signal, runpy, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000)); "
+        "sys.argv = ['zenexp', *sys.argv[1:]]; runpy.run_module('zenexp', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", limit, "model=net", "dataset=fake", *QUICK, "tracker.mode=disabled"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot write" in done.stderr and "best.pt: File too large" in done.stderr
+    (run_dir,) = run_dirs(in_tmp_path)
+    assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "checkpoints" / "best.pt").exists()
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
+    assert json.loads((run_dir / "run.json").read_text())["overrides"]  # what was recorded before is intact
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("status.json", b""),
+        ("status.json", b"{half"),
+        ("summary.json", b"[1, 2]"),
+        ("run.json", b"\xff\xfe garbage"),
+        ("config.yaml", b"a: [unclosed"),
+        ("metrics.jsonl", b'{"step": 1}\n7\n"text"\n{"no step": 2}\n{"step": 2, "train/loss": 0.5}\n'),
+    ],
+)
+def test_malformed_run_files_are_one_line_in_resume_rerun_and_compare(
+    name: str, content: bytes, in_tmp_path: Path
+) -> None:
+    run_dir = run(*QUICK).output_dir
+    (run_dir / name).write_bytes(content)
+    for command in (["compare", str(run_dir)], ["rerun", str(run_dir)], ["resume", str(run_dir)]):
+        done = cli(*command)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+        if done.returncode != 0:
+            assert done.stderr.startswith("zenexp: error: ") and name in done.stderr, (command, done.stderr)
+    compared = cli("compare", str(run_dir))
+    assert compared.returncode == 0, compared.stderr
+    if name in ("status.json", "summary.json"):
+        assert "damaged" in compared.stdout and name in compared.stdout
+
+
+# ---- the tracker -----------------------------------------------------------------------------------------
+
+
+def trickling_server() -> int:
+    """A server that accepts, then sends one byte every 2 s and never finishes an answer."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            connection, _ = listener.accept()
+
+            def trickle(c: socket.socket = connection) -> None:
+                try:
+                    for byte in b"HTTP/1.1 200 OK":
+                        time.sleep(2)
+                        c.send(bytes([byte]))
+                except OSError:
+                    pass
+
+            threading.Thread(target=trickle, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return int(listener.getsockname()[1])
+
+
+def test_a_trickling_server_costs_at_most_the_setup_timeout(in_tmp_path: Path) -> None:
+    env = {"SWANLAB_API_KEY": "a-key", "SWANLAB_API_HOST": f"http://127.0.0.1:{trickling_server()}"}
+    started = time.monotonic()
+    done = cli("tracker.mode=cloud", "tracker.setup_timeout_s=2", *QUICK, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "did not answer within 2 s; recording offline instead" in done.stdout + done.stderr
+    assert time.monotonic() - started < 60  # minutes before the bound
+    (run_dir,) = run_dirs(in_tmp_path)
+    assert SwanLabRun(run_dir).finish.state == 1
+
+
+def test_a_malformed_host_warns_and_records_offline(in_tmp_path: Path) -> None:
+    env = {"SWANLAB_API_KEY": "a-key", "SWANLAB_API_HOST": "http://127.0.0.1:abc"}
+    done = cli("tracker.mode=cloud", *QUICK, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "SWANLAB_API_HOST=http://127.0.0.1:abc is not a URL" in done.stdout + done.stderr
+    (run_dir,) = run_dirs(in_tmp_path)
+    assert SwanLabRun(run_dir).finish.state == 1
+
+
+def test_a_long_default_name_is_shortened_and_still_recorded(in_tmp_path: Path) -> None:
+    many = [f"tracker.tags=[{','.join(f'tag{i}' * 3 for i in range(25))}]", "tracker.description=" + "d" * 500]
+    result = run(*QUICK, *many)
+    swanlab_run = SwanLabRun(result.output_dir)
+    assert swanlab_run.finish.state == 1 and swanlab_run.scalars
+    assert len(swanlab_run.start.name if hasattr(swanlab_run.start, "name") else "") <= 512
