@@ -11,8 +11,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from tests.conftest import QUICK, cli, run
 from zenexp import UserError
-from zenexp.cli import main
 from zenexp.checks import check_config
+from zenexp.cli import main
 from zenexp.schema import compose_config
 
 # (overrides, what the message must name: the field path and value, what is expected)
@@ -61,7 +61,11 @@ BAD_INPUTS = [
     (["trainer.num_threads=-1"], "trainer.num_threads=-1", "expected an integer >= 0"),
     (["dataset.test_fraction=1.0"], "dataset.test_fraction=1.0", "> 0 and < 1"),
     (["dataset.test_fraction=0"], "dataset.test_fraction=0", "> 0 and < 1"),
-    (["dataset.test_fraction=0.9999"], "dataset.test_fraction=0.9999", "training split of the 1797 digits empty"),
+    (
+        ["dataset.test_fraction=0.9999"],
+        "dataset.test_fraction=0.9999",
+        "training split of the 1797 digits empty",
+    ),
     (["dataset.test_fraction=0.0001"], "dataset.test_fraction=0.0001", "test split of the 1797 digits empty"),
     (["seed=-1"], "seed=-1", "expected an integer >= 0 and < 4294967296"),
     (["seed=4294967296"], "seed=4294967296", "< 4294967296"),
@@ -71,11 +75,23 @@ BAD_INPUTS = [
     (["dataset=fake", "dataset.test_size=0"], "dataset.test_size=0", "expected an integer >= 1"),
     (["dataset=fake", "dataset.num_classes=1"], "dataset.num_classes=1", "expected an integer >= 2"),
     (["dataset=fake", "dataset.image_shape=[1,2]"], "dataset.image_shape=[1, 2]", "expected 3 values, got 2"),
-    (["dataset=fake", "dataset.image_shape=[3,32,32,1]"], "dataset.image_shape=[3, 32, 32, 1]", "expected 3 values"),
+    (
+        ["dataset=fake", "dataset.image_shape=[3,32,32,1]"],
+        "dataset.image_shape=[3, 32, 32, 1]",
+        "expected 3 values",
+    ),
     (["dataset=fake", "dataset.image_shape=[0,32,32]"], "dataset.image_shape=[0, 32, 32]", "each value >= 1"),
-    (["dataset=fake", "dataset.image_shape=[-3,32,32]"], "dataset.image_shape=[-3, 32, 32]", "each value >= 1"),
+    (
+        ["dataset=fake", "dataset.image_shape=[-3,32,32]"],
+        "dataset.image_shape=[-3, 32, 32]",
+        "each value >= 1",
+    ),
     (["dataset=fake", "dataset.image_shape=[3,32,0]"], "dataset.image_shape=[3, 32, 0]", "each value >= 1"),
-    (["dataset.image_shape=[3,8,8]"], "dataset.image_shape=[3, 8, 8]", "fixed by the data, which holds [1, 8, 8]"),
+    (
+        ["dataset.image_shape=[3,8,8]"],
+        "dataset.image_shape=[3, 8, 8]",
+        "fixed by the data, which holds [1, 8, 8]",
+    ),
     (["dataset.num_classes=5"], "dataset.num_classes=5", "fixed by the data"),
     (["tracker.setup_timeout_s=0"], "tracker.setup_timeout_s=0", "expected a number > 0"),
     (["tracker.setup_timeout_s=inf"], "tracker.setup_timeout_s=inf", "expected a finite number"),
@@ -131,10 +147,26 @@ BAD_INPUTS = [
     (["trainer._target_=os.system"], "trainer._target_=os.system", "cannot be overridden"),
     (["tracker._target_=os.system"], "tracker._target_=os.system", "cannot be overridden"),
     (["+model._args_=[1]"], "+model._args_=[1]", "cannot be overridden"),
-    (["model={_target_:os.system,command:ls}"], "model={_target_:os.system,command:ls}", "cannot be overridden"),
-    (["+hydra.callbacks.x={_target_:os.makedirs,name:x}"], "hydra.callbacks.x._target_=os.makedirs", "not named by any registered config"),
-    (["+hydra.job_logging.handlers.x={class:os.system}"], "hydra.job_logging.handlers.x.class=os.system", "registered"),
-    (["+hydra.hydra_logging.handlers.x={class:os.system}"], "hydra.hydra_logging.handlers.x.class", "registered"),
+    (
+        ["model={_target_:os.system,command:ls}"],
+        "model={_target_:os.system,command:ls}",
+        "cannot be overridden",
+    ),
+    (
+        ["+hydra.callbacks.x={_target_:os.makedirs,name:x}"],
+        "hydra.callbacks.x._target_=os.makedirs",
+        "not named by any registered config",
+    ),
+    (
+        ["+hydra.job_logging.handlers.x={class:os.system}"],
+        "hydra.job_logging.handlers.x.class=os.system",
+        "registered",
+    ),
+    (
+        ["+hydra.hydra_logging.handlers.x={class:os.system}"],
+        "hydra.hydra_logging.handlers.x.class",
+        "registered",
+    ),
     (["hydra.launcher._target_=os.system"], "hydra.launcher._target_=os.system", "registered"),
     (["hydra.sweeper._target_=os.system"], "hydra.sweeper._target_=os.system", "registered"),
     (["hydra.job_logging.handlers.console.stream=ext://os.environ"], "ext://os.environ", "registered"),
@@ -148,7 +180,13 @@ BAD_INPUTS = [
     (["hydra.output_subdir=/tmp"], "hydra.output_subdir=/tmp", "one folder name"),
     (["hydra.output_subdir=a/b"], "hydra.output_subdir=a/b", "one folder name"),
     (["hydra.output_subdir=."], "hydra.output_subdir=.", "one folder name"),
-    (["hydra.run.dir=dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"], "hydra.run.dir: a path of 300 characters", "choose a shorter one"),
+    (
+        [
+            "hydra.run.dir=dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+        ],
+        "hydra.run.dir: a path of 300 characters",
+        "choose a shorter one",
+    ),
     (["hydra.run.dir=/" + "/".join(["d" * 200] * 25)], "hydra.run.dir: a path of", "choose a shorter one"),
     # not an override at all
     (["dataset.root=~/data"], "dataset.root=~/data", "quote"),
@@ -192,7 +230,9 @@ def test_cli_refuses_with_one_short_message(
     assert nothing_was_recorded(in_tmp_path)
 
 
-@pytest.mark.parametrize(("overrides", "field", "expected"), REAL_CLI, ids=[" ".join(c[0])[:60] for c in REAL_CLI])
+@pytest.mark.parametrize(
+    ("overrides", "field", "expected"), REAL_CLI, ids=[" ".join(c[0])[:60] for c in REAL_CLI]
+)
 def test_the_real_cli_refuses_with_one_short_message(
     overrides: list[str], field: str, expected: str, in_tmp_path: Path
 ) -> None:

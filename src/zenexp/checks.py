@@ -91,7 +91,7 @@ def check_point(overrides: Sequence[str]) -> list[str]:
         cfg = compose_config(overrides, with_hydra=True)
     except (HydraException, OmegaConfBaseException) as error:
         return explain_compose_error(overrides) or [str(error).splitlines()[0]]
-    return check_config(_task_part(cfg)) or check_hydra(cfg.hydra)
+    return check_hydra(cfg.hydra) + check_config(_task_part(cfg))
 
 
 def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
@@ -125,7 +125,7 @@ def check_guarded(root: DictConfig) -> str:
     """The resolver `${zenexp.guard:}` (see `Guard`): refuse the job before Hydra builds anything else."""
     # In a sweep, `root` holds what every job shares (Hydra leaves the swept values out); each job is
     # checked again, with its own values, when it starts (`validate_job`).
-    problems = check_hydra(root.hydra) or check_config(_task_part(root), plain(root.hydra.overrides.task))
+    problems = check_hydra(root.hydra) + check_config(_task_part(root), plain(root.hydra.overrides.task))
     try:
         raise_problems(problems)
     except UserError as error:

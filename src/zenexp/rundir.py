@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from zenexp.errors import UserError
 
@@ -97,18 +96,16 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
-def read_yaml(path: Path) -> DictConfig:
+def read_yaml(path: Path) -> DictConfig | ListConfig:
+    """A YAML record of a run directory (config.yaml, .hydra/overrides.yaml); damage is one line naming it."""
     try:
-        value = OmegaConf.load(path)
+        return OmegaConf.load(path)
     except FileNotFoundError as error:
         raise UserError(f"{path}: no such file; is {path.parent} a zenexp run directory?") from error
-    except (OSError, UnicodeDecodeError, OmegaConfBaseException, ValueError) as error:
+    except Exception as error:  # noqa: BLE001  (OSError, decoding, YAML's and OmegaConf's own errors)
         raise UserError(
-            f"{path}: not a readable YAML config ({type(error).__name__}); the file is damaged"
+            f"{path}: not a readable YAML record ({type(error).__name__}); the file is damaged"
         ) from error
-    if not isinstance(value, DictConfig):
-        raise UserError(f"{path}: expected a mapping; the file is damaged")
-    return value
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hydra_zen import launch, zen
 
-from zenexp.checks import validate_job
+from zenexp.checks import check_point, raise_problems, validate_job
 from zenexp.configs import MainConfig
 from zenexp.resuming import rerun_overrides, resume_overrides
 from zenexp.train import RunResult, make_reproducible, train
@@ -28,7 +28,9 @@ def rerun(run_dir: str | Path) -> RunResult:
 
 
 def launch_job(overrides: list[str]) -> RunResult:
-    """One job through `hydra_zen.launch`, from the current directory."""
+    """One job through `hydra_zen.launch`, from the current directory, checked first as the CLI does (so
+    a refusal is the CLI's one line, a `UserError`, even for mistakes Hydra meets while composing)."""
+    raise_problems(check_point(overrides))
     result = launch(MainConfig, task, overrides=overrides, version_base="1.3").return_value
     assert isinstance(result, RunResult)
     return result

@@ -176,6 +176,10 @@ class Recorder:
                 settings=swanlab.Settings(
                     interactive=False,  # never wait for a key on the terminal
                     api_key=os.environ.get(API_KEY_VARIABLE),
+                    # The host checked by cloud_problem; offline, a fixed one (SwanLab would otherwise
+                    # parse SWANLAB_API_HOST and refuse to record at all when it is malformed).
+                    api_host=(os.environ.get(API_HOST_VARIABLE) if mode == "online" else None)
+                    or DEFAULT_API_HOST,
                     # zenexp records what it needs; SwanLab's probes and console capture cost ~0.5 s a run.
                     probe=swanlab.Settings.Probe(
                         hardware=False, runtime=False, requirements=False, git=False, monitor=False
