@@ -16,6 +16,7 @@ def test_check_overhead_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr
     for label in (
         "CLI pre-check of one run",
+        "the guard, resolved twice by Hydra",
         "check inside the job",
         "added to a run",
         "9-job sweep pre-check",
@@ -38,3 +39,17 @@ def test_the_main_benchmark_prints_its_table() -> None:
         "evaluation",
     ):
         assert label in done.stdout
+
+
+def test_the_tracker_setup_bound_prints_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "tracker_setup.py"), "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    trickle, closed, malformed = done.stdout.splitlines()
+    assert trickle.startswith("trickling server") and "did not answer within 1 s" in trickle
+    assert float(trickle.split()[2]) < 2  # the bound holds against a server that keeps sending bytes
+    assert "Connection refused" in closed and "is not a URL" in malformed

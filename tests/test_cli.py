@@ -81,8 +81,8 @@ def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
 
 
 def test_experiment_presets_from_the_command_line(in_tmp_path: Path) -> None:
-    done = cli("check", "experiment=lesson", "dataset.root=nowhere")
-    assert done.returncode == 0 and "all 1 job valid" in done.stdout, done.stderr
+    done = cli("check", "experiment=lesson", "dataset.root=nowhere")  # the lesson's CIFAR-10, not here
+    assert done.returncode == 1 and "dataset=cifar10: no CIFAR-10 files in" in done.stderr, done.stderr
     done = cli("--cfg", "job", "experiment=lesson")
     lesson = OmegaConf.create(done.stdout)
     assert lesson.model._target_ == "zenexp.models.Net" and lesson.dataset._target_ == "zenexp.data.cifar10"

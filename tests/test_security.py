@@ -67,7 +67,7 @@ def test_code_named_in_hydra_overrides_never_runs(override: str, in_tmp_path: Pa
     assert check.stderr.startswith("zenexp: error: hydra.") and len(check.stderr.splitlines()) == 1
 
     message = launch_refusal(override, "optim.lr=-1")  # a refused job, too, builds nothing
-    assert message.startswith("hydra.")
+    assert "hydra." in message and "full_key" not in message
     launch_refusal(override)
     with pytest.raises(Exception):  # noqa: PT011,B017
         launch(
@@ -265,15 +265,15 @@ def test_malformed_run_files_are_one_line_in_resume_rerun_and_compare(
 ) -> None:
     run_dir = run(*QUICK).output_dir
     (run_dir / name).write_bytes(content)
-    for command in (["compare", str(run_dir)], ["rerun", str(run_dir)], ["resume", str(run_dir)]):
-        done = cli(*command)
+    compared = cli("compare", str(run_dir))
+    assert compared.returncode == 0 and "Traceback" not in compared.stderr, compared.stderr
+    if name in ("status.json", "summary.json"):
+        assert "damaged" in compared.stdout and name in compared.stdout
+    for command in ("rerun", "resume"):  # a refusal is one line naming the file; or it goes on
+        done = cli(command, str(run_dir))
         assert "Traceback" not in done.stderr, (command, done.stderr)
         if done.returncode != 0:
             assert done.stderr.startswith("zenexp: error: ") and name in done.stderr, (command, done.stderr)
-    compared = cli("compare", str(run_dir))
-    assert compared.returncode == 0, compared.stderr
-    if name in ("status.json", "summary.json"):
-        assert "damaged" in compared.stdout and name in compared.stdout
 
 
 # ---- the tracker -----------------------------------------------------------------------------------------

@@ -120,6 +120,10 @@ class RefusedJob(InterpolationResolutionError, UserError):
     """A `UserError` raised by the guard's resolver. Being an `InterpolationResolutionError` too, OmegaConf
     and Hydra pass it on as it is, so `launch()` raises zenexp's one line, not a wrapped one."""
 
+    def __str__(self) -> str:
+        # OmegaConf raises it again with "full_key: ..." lines appended: show zenexp's own message only.
+        return super().__str__().split("\n    full_key:")[0]
+
 
 def check_guarded(root: DictConfig) -> str:
     """The resolver `${zenexp.guard:}` (see `Guard`): refuse the job before Hydra builds anything else."""

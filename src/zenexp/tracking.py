@@ -13,7 +13,8 @@ import re
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, TextIO
@@ -74,18 +75,42 @@ def cloud_problem(timeout_s: float) -> str | None:
     if not os.environ.get(API_KEY_VARIABLE):
         return f"no API key in {API_KEY_VARIABLE}"
     host = os.environ.get(API_HOST_VARIABLE) or DEFAULT_API_HOST
-    try:
-        url = urlsplit(host)
-        port = url.port or (443 if url.scheme == "https" else 80)
-    except ValueError as error:
-        return f"{API_HOST_VARIABLE}={host} is not a URL ({error})"
-    if url.scheme not in ("http", "https") or not url.hostname:
-        return f"{API_HOST_VARIABLE}={host} is not an http(s) URL"
+    problem = host_problem(host)
+    if problem:
+        return problem
+    url = urlsplit(host)
+    port = url.port or (443 if url.scheme == "https" else 80)
     answers: list[str | None] = []
     probe = threading.Thread(target=lambda: answers.append(_probe(url, port, timeout_s)), daemon=True)
     probe.start()
     probe.join(timeout_s)
     return answers[0] if answers else f"{url.hostname}:{port} did not answer within {timeout_s:g} s"
+
+
+def host_problem(host: str) -> str | None:
+    try:
+        url = urlsplit(host)
+        url.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as error:
+        return f"{API_HOST_VARIABLE}={host} is not a URL ({error})"
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"{API_HOST_VARIABLE}={host} is not an http(s) URL"
+    return None
+
+
+@contextmanager
+def _without_malformed_host() -> Iterator[None]:
+    """SwanLab parses SWANLAB_API_HOST even offline and records nothing when it is malformed: hide such a
+    host while SwanLab starts (an offline run never uses it; `swanlab sync` reads it again later)."""
+    host = os.environ.get(API_HOST_VARIABLE)
+    if host is None or host_problem(host) is None:
+        yield
+        return
+    del os.environ[API_HOST_VARIABLE]
+    try:
+        yield
+    finally:
+        os.environ[API_HOST_VARIABLE] = host
 
 
 def _probe(url: SplitResult, port: int, timeout_s: float) -> str | None:
@@ -164,29 +189,26 @@ class Recorder:
                 )
 
         def start(mode: Literal["online", "offline", "local"]) -> None:
-            run = swanlab.init(
-                mode=mode,
-                log_dir=str(self.output_dir / settings.logdir),
-                project=settings.project,
-                name=shorten(experiment_name),
-                group=shorten(group) if group else None,
-                description=description,
-                tags=tags,
-                config=plain_config,
-                settings=swanlab.Settings(
-                    interactive=False,  # never wait for a key on the terminal
-                    api_key=os.environ.get(API_KEY_VARIABLE),
-                    # The host checked by cloud_problem; offline, a fixed one (SwanLab would otherwise
-                    # parse SWANLAB_API_HOST and refuse to record at all when it is malformed).
-                    api_host=(os.environ.get(API_HOST_VARIABLE) if mode == "online" else None)
-                    or DEFAULT_API_HOST,
-                    # zenexp records what it needs; SwanLab's probes and console capture cost ~0.5 s a run.
-                    probe=swanlab.Settings.Probe(
-                        hardware=False, runtime=False, requirements=False, git=False, monitor=False
+            with _without_malformed_host():
+                run = swanlab.init(
+                    mode=mode,
+                    log_dir=str(self.output_dir / settings.logdir),
+                    project=settings.project,
+                    name=shorten(experiment_name),
+                    group=shorten(group) if group else None,
+                    description=description,
+                    tags=tags,
+                    config=plain_config,
+                    settings=swanlab.Settings(
+                        interactive=False,  # never wait for a key on the terminal
+                        api_key=os.environ.get(API_KEY_VARIABLE),
+                        # zenexp records what it needs; SwanLab's probes and console capture cost ~0.5 s a run.
+                        probe=swanlab.Settings.Probe(
+                            hardware=False, runtime=False, requirements=False, git=False, monitor=False
+                        ),
+                        terminal=swanlab.Settings.Terminal(proxy_type="none"),
                     ),
-                    terminal=swanlab.Settings.Terminal(proxy_type="none"),
-                ),
-            )
+                )
             self.run_id = run.id
 
         try:
