@@ -87,7 +87,12 @@ def test_code_in_the_cli_never_runs_even_with_full_errors(in_tmp_path: Path) -> 
 def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path: Path) -> None:
     shared = run(*QUICK).output_dir
     record = json.loads((shared / "run.json").read_text())
-    for planted in (CODE_IN_OVERRIDES[0], "+hydra.job.env_set.SWANLAB_API_HOST=http://attacker"):
+    planted_overrides = (
+        CODE_IN_OVERRIDES[0],
+        "+hydra.job.env_set.SWANLAB_API_HOST=http://attacker",
+        "+optim@hydra.callbacks.evil=sgd",
+    )
+    for planted in planted_overrides:
         (shared / "run.json").write_text(json.dumps({**record, "overrides": [*QUICK, planted]}))
         before = hashes(shared)
         for command in ("rerun", "resume"):
@@ -122,6 +127,35 @@ def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(in_tmp_pa
 class Payload:
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return (os.makedirs, ("pwned",))
+
+
+def test_a_forged_or_foreign_checkpoint_is_refused_before_the_run_is_touched(in_tmp_path: Path) -> None:
+    first, other = run(*QUICK).output_dir, run("model=large", *QUICK).output_dir
+    last = first / "checkpoints" / "last.pt"
+    forged = torch.load(last, weights_only=True)
+    forged["position"]["epoch"] = "x"
+    for state, expected in ((forged, "position.epoch is not"), (None, "does not fit this run's model")):
+        if state is None:  # another run's checkpoint: another model
+            last.write_bytes((other / "checkpoints" / "last.pt").read_bytes())
+        else:
+            torch.save(state, last)
+        before = hashes(first)
+        done = cli("resume", str(first))
+        assert done.returncode == 1 and expected in done.stderr and "Traceback" not in done.stderr, (
+            done.stderr
+        )
+        assert hashes(first) == before
+
+
+def test_a_cifar10_batch_carrying_code_is_refused(in_tmp_path: Path) -> None:
+    write_cifar10(in_tmp_path / "data")
+    import pickle
+
+    (in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps(Payload()))
+    done = cli("model=net", "dataset=cifar10", *QUICK)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "data_batch_1 is not a CIFAR-10 batch (refused posix.makedirs" in done.stderr, done.stderr
+    assert not (in_tmp_path / "pwned").exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 truncated"])
@@ -180,6 +214,19 @@ def test_a_run_never_writes_into_another_runs_directory(in_tmp_path: Path) -> No
     assert hashes(taken) == before
     with pytest.raises(zenexp.UserError, match="exists already"):
         rundir.write_json(taken / rundir.RUN_FILE, {}, exclusive=True)
+    for inside in (taken / "sub", taken / "new" / ".."):
+        done = cli(f"hydra.run.dir={inside}", *QUICK)
+        assert done.returncode == 1 and "hydra.run.dir" in done.stderr, done.stderr
+    assert hashes(taken) == before
+
+
+def test_a_saved_resume_never_turns_a_rerun_into_a_resume(in_tmp_path: Path) -> None:
+    victim, shared = (run(*QUICK).output_dir for _ in range(2))
+    before = hashes(victim)
+    record = json.loads((shared / "run.json").read_text())
+    (shared / "run.json").write_text(json.dumps({**record, "overrides": [*QUICK, f"++resume={victim}"]}))
+    rerun = zenexp.rerun(shared)
+    assert rerun.output_dir not in (victim, shared) and hashes(victim) == before
 
 
 @pytest.mark.parametrize("subdir", ["..", "../..", "/tmp", "a/b", "."])

@@ -175,11 +175,36 @@ BAD_INPUTS = [
     (["hydra.callbacks=null"], "hydra.callbacks=null", "not Optional"),
     (["~hydra.hydra_logging.zenexp_guard"], "hydra.hydra_logging.zenexp_guard", "must stay"),
     (["hydra.hydra_logging.zenexp_guard=ok"], "hydra.hydra_logging.zenexp_guard", "must stay"),
+    (
+        ["+hydra.callbacks.x={_target_:logging.FileHandler,filename:x,mode:w}"],
+        "hydra.callbacks.x._target_",
+        "hydra.callbacks",
+    ),
+    (
+        ["+hydra.job_logging.handlers.x={class:zenexp.data.cifar10}"],
+        "class=zenexp.data.cifar10",
+        "hydra.job_logging",
+    ),
+    (["+optim@hydra.callbacks.evil=sgd"], "+optim@hydra.callbacks.evil=sgd", "Hydra's own settings"),
+    (["hydra.runtime.output_dir=/tmp"], "hydra.runtime.output_dir=/tmp", "Hydra sets hydra.runtime itself"),
+    (["hydra.searchpath=[file:///tmp]"], "hydra.searchpath", "may be overridden"),
+    (["trainer='${oc.create:{_target_:builtins.print,epochs:1}}'"], "oc.create", "write the value itself"),
+    (["optim.lr='${oc.decode:\"0.1\"}'"], "oc.decode", "write the value itself"),
+    (["+hydra.job_logging.handlers.file.mode=w"], "handlers.file.mode=w", "only appended to"),
+    (
+        ["hydra.run.dir='${zenexp.run_dir:/tmp,x}'"],
+        "hydra.run.dir",
+        "zenexp's own resolvers are not for overrides",
+    ),
     # Hydra's output stays inside a new run directory
-    (["hydra.output_subdir=.."], "hydra.output_subdir=..", "one folder name inside the run directory"),
-    (["hydra.output_subdir=/tmp"], "hydra.output_subdir=/tmp", "one folder name"),
-    (["hydra.output_subdir=a/b"], "hydra.output_subdir=a/b", "one folder name"),
-    (["hydra.output_subdir=."], "hydra.output_subdir=.", "one folder name"),
+    (
+        ["hydra.output_subdir=.."],
+        "hydra.output_subdir=..",
+        "one file or folder name inside the run directory",
+    ),
+    (["hydra.output_subdir=/tmp"], "hydra.output_subdir=/tmp", "folder name"),
+    (["hydra.output_subdir=a/b"], "hydra.output_subdir=a/b", "folder name"),
+    (["hydra.output_subdir=."], "hydra.output_subdir=.", "folder name"),
     (
         [
             "hydra.run.dir=dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
@@ -187,6 +212,10 @@ BAD_INPUTS = [
         "hydra.run.dir: a path of 300 characters",
         "choose a shorter one",
     ),
+    (["hydra.job.name=../x"], "hydra.job.name=../x", "one file or folder name inside the run directory"),
+    (["hydra.sweep.subdir=.."], "hydra.sweep.subdir=..", "folder name inside the run directory"),
+    (["hydra.sweep.subdir=x"], "hydra.sweep.subdir=x", "numbered with ${hydra.job.num}"),
+    (["hydra.job_logging.handlers.file.filename=/root/x"], "filename=/root/x", "in the run directory"),
     (["hydra.run.dir=/" + "/".join(["d" * 200] * 25)], "hydra.run.dir: a path of", "choose a shorter one"),
     # not an override at all
     (["dataset.root=~/data"], "dataset.root=~/data", "quote"),

@@ -6,7 +6,8 @@ import pickle
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from types import UnionType
+from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 import numpy as np
 import torch
@@ -67,10 +68,8 @@ def read(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or not KEYS <= state.keys():
-            raise ValueError(
-                f"not a zenexp checkpoint (it holds {sorted(state) if isinstance(state, dict) else type(state).__name__})"
-            )
-        Position(**state["position"])
+            raise ValueError("not a zenexp checkpoint")
+        _check_position(state["position"])
     except pickle.UnpicklingError as error:
         if "GLOBAL" in str(error):  # torch names the global it refused to import
             reason = "it holds objects other than tensors and numbers; loading those could run code, so it is refused"
@@ -81,6 +80,32 @@ def read(path: Path) -> dict[str, Any]:
         detail = str(error).splitlines()[0] if str(error) else "damaged"
         raise _unreadable(path, f"{type(error).__name__}: {detail}") from error
     return state
+
+
+def _check_position(position: Any) -> None:
+    """Every field of `Position`, with a value of its type (a damaged or forged file fails here, before any
+    of the run's records is touched)."""
+    hints = get_type_hints(Position)
+    if not isinstance(position, dict) or position.keys() != hints.keys():
+        raise ValueError("its position is not a zenexp position")
+    for name, hint in hints.items():
+        if not _fits(position[name], hint):
+            raise ValueError(f"its position.{name} is not {hint}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if get_origin(hint) in (Union, UnionType):
+        return any(_fits(value, option) for option in get_args(hint))
+    if get_origin(hint) is dict:
+        key_type, value_type = get_args(hint)
+        return isinstance(value, dict) and all(
+            _fits(k, key_type) and _fits(v, value_type) for k, v in value.items()
+        )
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return value is None if hint is type(None) else isinstance(value, hint)
 
 
 def _unreadable(path: Path, reason: str) -> UserError:
@@ -98,14 +123,18 @@ def _unreadable(path: Path, reason: str) -> UserError:
 def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Position:
     """Restore model, optimizer and random states from `path`; return where training stood."""
     state = read(path)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    rng = state["rng"]
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    version, internal, gauss_next = rng["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    keys, *rest = rng["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        version, internal, gauss_next = rng["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+        keys, *rest = rng["numpy"]
+        np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
+    except Exception as error:  # noqa: BLE001  (shapes, keys, states: torch and numpy raise many kinds)
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise _unreadable(path, f"it does not fit this run's model and optimizer ({detail})") from error
     return Position(**state["position"])

@@ -18,6 +18,8 @@ import copy
 import dataclasses
 import difflib
 import math
+import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args, get_origin, get_type_hints
@@ -38,7 +40,7 @@ from omegaconf.errors import (
 )
 
 from zenexp import data, rundir
-from zenexp.configs import SLOTS, DigitsConf, Fixed, NetConf
+from zenexp.configs import SLOTS, DigitsConf, Fixed, MainConfig, NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -66,6 +68,12 @@ GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
 # Hydra's groups a zenexp extra installs more options into.
 EXTRAS = {"hydra/launcher": "sweep", "hydra/sweeper": "sweep"}
 NAME_MAX, PATH_MAX = 255, 4096
+LOG_FILE = "${hydra.runtime.output_dir}/${hydra.job.name}.log"  # Hydra's own job log
+CONFIG_FROM_TEXT = re.compile(r"\$\{\s*oc\.(create|decode)\s*:")
+# zenexp's own Hydra settings (run and sweep directories, output_subdir, job name) as written, and
+# Hydra's numbered job folders: what a job's `hydra` part holds unless an override changed it.
+DEFAULT_HYDRA: dict[str, Any] = MainConfig().hydra
+DEFAULT_HYDRA["sweep"]["subdir"] = "${hydra.job.num}"
 
 
 # ---- entry points ----------------------------------------------------------------------------------------
@@ -78,7 +86,10 @@ def validate_job(cfg: DictConfig) -> None:
     problems = check_config(cfg, job_overrides()) or _check_slot_choices(job_overrides())
     problems = problems or check_hydra(cast(DictConfig, hydra), before_run=False)
     if problems:
-        rundir.discard_refused(Path(hydra.runtime.output_dir), hydra.output_subdir, f"{hydra.job.name}.log")
+        if not cfg.get("resume"):  # a resumed run's directory is never touched
+            rundir.discard_refused(
+                Path(hydra.runtime.output_dir), hydra.output_subdir, f"{hydra.job.name}.log"
+            )
         raise_problems(problems)
 
 
@@ -177,10 +188,23 @@ def check_overrides(overrides: Sequence[str]) -> list[str]:
         if not override.key_or_group:
             problems.append(f"{line}: no key; write key=value, e.g. optim.lr=0.01")
             continue
-        problem = _internal_key(override)
+        problem = _hydra_internals(override) or _internal_key(override)
         if problem:
             problems.append(problem)
     return problems
+
+
+def _hydra_internals(override: Override) -> str | None:
+    """What Hydra sets itself (hydra.runtime), where it reads configs from (hydra.searchpath: composing
+    would already import from there), a config placed into Hydra's own settings (`group@hydra...`), and
+    resolvers that turn text into configs (which could hold a `_target_` no check sees)."""
+    if override.key_or_group.startswith(("hydra.runtime", "hydra.searchpath")):
+        return f"{override.input_line}: Hydra sets hydra.runtime itself, and hydra.searchpath would read configs from elsewhere; neither may be overridden"
+    if (override.package or "").startswith("hydra"):
+        return f"{override.input_line}: a config cannot be placed into Hydra's own settings"
+    if CONFIG_FROM_TEXT.search(override.input_line or ""):
+        return f"{override.input_line}: oc.create and oc.decode build configs from text; write the value itself as an override"
+    return None
 
 
 def _internal_key(override: Override) -> str | None:
@@ -270,7 +294,7 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     """Every problem of a composed task config; an empty list means it will run."""
     problems = check_overrides(overrides)
     try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except OmegaConfBaseException as error:  # an interpolation that points nowhere
         return [*problems, f"{error.full_key}: {_first_line(error)}"]
     problems += [
@@ -280,7 +304,9 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     if problems:
         return problems
     problems += list(_check_fields(cfg, ""))
-    problems += list(_check_targets(cfg, registered_targets()))
+    # As written and as resolved: an interpolation must not bring in a target either.
+    allowed = registered_targets()
+    problems += sorted({*_check_targets(plain(cfg), allowed), *_check_targets(resolved, allowed)})
     if problems:
         return problems
     problems = _check_combinations(cfg)
@@ -369,8 +395,8 @@ def _check_slot_choices(overrides: Sequence[str]) -> list[str]:
     ]
 
 
-def _check_targets(cfg: DictConfig, allowed: set[str]) -> Iterator[str]:
-    for path, target in targets(plain(cfg)):
+def _check_targets(config: Any, allowed: set[str]) -> Iterator[str]:
+    for path, target in targets(config):
         if target not in allowed:
             yield (
                 f"{path}={target}: not the target of any registered config; choose an option of the "
@@ -406,15 +432,22 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
 
 
 def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
-    """The `hydra` part of a job: only registered targets and logging classes, zenexp's guard in place, and
-    Hydra's output inside the run directory; `before_run`, also a run directory that is new."""
+    """The `hydra` part of a job: each target and logging class registered for its part (a callback only
+    from registered callbacks, ...), zenexp's guard in place, Hydra's files inside the run directory, no
+    override of what Hydra sets itself; `before_run`, also a run directory that is new."""
     written = plain(hydra)  # as written: resolving `hydra.run.dir` would make the directory
     allowed = registered_hydra_references()
     problems = [
-        f"{path}={reference}: not named by any registered config; only the configs zenexp, its installed "
-        f"plugins and your own stored configs define may run (see the README's threat model)"
+        f"{path}={reference}: not named by any registered config of hydra.{_section(path)}; only the configs "
+        f"zenexp, its installed plugins and your own stored configs define may run (see the README's threat model)"
         for path, reference in references(written, "hydra")
-        if reference not in allowed
+        if reference not in allowed.get(_section(path), set())
+    ]
+    problems += [
+        f"{line}: Hydra sets hydra.runtime itself, and hydra.searchpath would read configs from elsewhere; "
+        f"neither may be overridden"
+        for line in written.get("overrides", {}).get("hydra") or []
+        if _key(str(line)).startswith(("hydra.runtime", "hydra.searchpath"))
     ]
     if next(iter((written.get("callbacks") or {}).items()), None) != ("guard", GUARD):
         problems.append(
@@ -422,28 +455,93 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
         )
     if (written.get("hydra_logging") or {}).get("zenexp_guard") != GUARD["verdict"]:
         problems.append("hydra.hydra_logging.zenexp_guard: zenexp's guard must stay; leave it as it is")
-    subdir = hydra.get("output_subdir")
-    if subdir is not None and (Path(subdir).name != subdir or subdir in (".", "..")):
-        problems.append(
-            f"hydra.output_subdir={subdir}: must be one folder name inside the run directory (default .hydra)"
-        )
+    problems += _names_in_run_dir(hydra, written) + _log_files(written)
     for section in ("run", "sweep"):
-        if before_run and "${zenexp." not in str(written.get(section, {}).get("dir")):
+        raw = _written(written, f"{section}.dir")
+        if not before_run or raw == _written(DEFAULT_HYDRA, f"{section}.dir"):
+            continue
+        if "zenexp." in str(raw):
+            problems.append(
+                f"hydra.{section}.dir={raw}: give a path; zenexp's own resolvers are not for overrides"
+            )
+        else:
             problems += _new_dir_problems(f"hydra.{section}.dir", str(hydra[section].dir))
     return problems
 
 
+def _section(path: str) -> str:
+    return path.split(".")[1].split("[")[0]
+
+
+def _names_in_run_dir(hydra: DictConfig, written: dict[str, Any]) -> list[str]:
+    """Settings that name a file or folder inside the run directory stay one plain name; a sweep's job
+    folders are numbered, so no two jobs share one."""
+    problems = []
+    for key in ("output_subdir", "job.name", "sweep.subdir"):
+        raw = _written(written, key)
+        if raw is None or raw == _written(DEFAULT_HYDRA, key):
+            continue
+        if key == "sweep.subdir":
+            numbered = any(f"${{hydra.job.{part}}}" in str(raw) for part in ("num", "id"))
+            value = str(raw).replace("${hydra.job.num}", "0").replace("${hydra.job.id}", "0")
+            ok = numbered and "${" not in value and _plain_name(value)
+        else:
+            value = OmegaConf.select(hydra, key, default=None, throw_on_resolution_failure=False)
+            ok = value is not None and _plain_name(str(value))
+        if not ok:
+            problems.append(
+                f"hydra.{key}={raw}: must be one file or folder name inside the run directory"
+                + (", numbered with ${hydra.job.num}" if key == "sweep.subdir" else "")
+            )
+    return problems
+
+
+def _log_files(written: dict[str, Any]) -> list[str]:
+    """Hydra's logging writes only its job log, in the run directory, and only appends to it."""
+    problems = []
+    for section in ("job_logging", "hydra_logging"):
+        handlers = (written.get(section) or {}).get("handlers") or {}
+        for name, handler in handlers.items():
+            handler = handler if isinstance(handler, dict) else {}
+            path = f"hydra.{section}.handlers.{name}"
+            filename = handler.get("filename")
+            if filename is not None and filename != LOG_FILE:
+                problems.append(
+                    f"{path}.filename={filename}: Hydra's log is only {LOG_FILE}, in the run directory"
+                )
+            if handler.get("mode", "a") != "a":
+                problems.append(f"{path}.mode={handler['mode']}: logs are only appended to (mode a)")
+    return problems
+
+
+def _written(written: Any, key: str) -> Any:
+    for part in key.split("."):
+        written = written.get(part) if isinstance(written, dict) else None
+    return written
+
+
+def _plain_name(name: str) -> bool:
+    return Path(name).name == name and name not in ("", ".", "..")
+
+
 def _new_dir_problems(key: str, value: str) -> list[str]:
-    """A run or sweep directory named by the user: a path this system takes, and not another run's."""
+    """A run or sweep directory named by the user: a path this system takes, new, and not inside a run."""
     if len(value.encode()) > PATH_MAX or any(len(part.encode()) > NAME_MAX for part in Path(value).parts):
         return [
             f"{key}: a path of {len(value)} characters, longer than this system takes; choose a shorter one"
         ]
-    if Path(value).is_dir() and any(Path(value).iterdir()):
+    path = Path(os.path.abspath(value))  # as Hydra will: `new/..` is the folder above
+    if path.is_dir() and any(path.iterdir()):
         return [
             f"{key}={value}: that directory holds files already; a run never writes into another run's "
             f"directory: choose a new one, or continue that run with zenexp resume {value}"
         ]
+    inside = next(
+        (p for p in path.parents if (p / rundir.RUN_FILE).is_file() or (p / rundir.HYDRA_SUBDIR).is_dir()),
+        None,
+    )
+    if inside is not None:
+        return [f"{key}={value}: inside the run directory {inside}; choose a folder outside every run"]
     return []
 
 

@@ -94,6 +94,23 @@ def digits(
     return _check_facts("digits", loaded, image_shape, num_classes)
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR-10's batches are pickles: read only what they hold (dicts, lists, numbers, strings, numpy
+    arrays), so a data folder from elsewhere cannot run code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return super().find_class(module, name)  # type: ignore[no-any-return]
+
+
 def digits_split_problems(test_fraction: float) -> list[str]:
     """A test fraction that would leave the training or the test split of the digits empty."""
     n_test = round(DIGITS_COUNT * test_fraction)
@@ -144,10 +161,13 @@ def cifar10(
             raise UserError(f"dataset=cifar10: download to {folder.parent} failed: {error}") from error
 
     def read(name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        with open(folder / name, "rb") as file:
-            batch = pickle.load(file, encoding="latin1")
-        images = torch.from_numpy(np.asarray(batch["data"], dtype=np.uint8)).reshape(-1, 3, 32, 32)
-        return _normalise(images), _labels(batch["labels"])
+        try:
+            with open(folder / name, "rb") as file:
+                batch = _ArraysOnly(file, encoding="latin1").load()
+            images = torch.from_numpy(np.asarray(batch["data"], dtype=np.uint8)).reshape(-1, 3, 32, 32)
+            return _normalise(images), _labels(batch["labels"])
+        except Exception as error:  # noqa: BLE001  (a damaged or foreign file: pickle and numpy raise many kinds)
+            raise UserError(f"dataset=cifar10: {folder / name} is not a CIFAR-10 batch ({error})") from error
 
     train = [read(name) for name in names[:-1]]
     test_images, test_labels = read(names[-1])

@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from zenexp import checkpoint, rundir
@@ -95,13 +98,25 @@ def saved_overrides(run_dir: Path) -> list[str]:
         raise UserError(
             f"{run_dir / rundir.RUN_FILE}: its overrides are not a list of strings; the file is damaged"
         )
-    for override in overrides:
-        if override.lstrip("+~").startswith("hydra"):
+    kept = []
+    for line, override in zip(overrides, _parse(run_dir, overrides), strict=True):
+        if override.key_or_group.startswith("hydra") or override.package is not None:
             raise UserError(
-                f"{run_dir / rundir.RUN_FILE}: refused the saved override {override}: a run directory may only "
+                f"{run_dir / rundir.RUN_FILE}: refused the saved override {line}: a run directory may only "
                 f"hold the run's own settings, never Hydra's (callbacks, logging, env_set, output directories)"
             )
-    return [override for override in overrides if not override.startswith("resume=")]
+        if override.key_or_group != "resume":  # where to continue is the caller's to say
+            kept.append(line)
+    return kept
+
+
+def _parse(run_dir: Path, overrides: list[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as error:
+        raise UserError(
+            f"{run_dir / rundir.RUN_FILE}: a saved override does not parse ({error}); the file is damaged"
+        ) from error
 
 
 def _mapping(info: dict[str, Any], key: str) -> dict[str, Any]:

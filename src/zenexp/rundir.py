@@ -161,10 +161,11 @@ def new_run_dir(base: str) -> str:
 
 
 def discard_refused(run_dir: Path, output_subdir: str | None, job_log: str) -> None:
-    """Remove what Hydra wrote for a refused new run: only Hydra's own files, only in a directory that holds
-    nothing else, and the folders only when that leaves them empty. Never used for a resume."""
+    """Remove what Hydra wrote for a refused new run: only in a directory this process made for it (or a
+    job folder of a sweep directory it made), only Hydra's own files, only when nothing else is there, and
+    the folders only when that leaves them empty. Never used for a resume."""
     run_dir = run_dir.resolve()
-    if run_dir in begun or not run_dir.is_dir():
+    if run_dir in begun or not run_dir.is_dir() or not {run_dir, run_dir.parent} & made_here:
         return
     if {entry.name for entry in run_dir.iterdir()} - {output_subdir, job_log}:
         return  # something else lives there: keep all of it

@@ -20,6 +20,8 @@ HYDRA_KEYS = {"defaults", "hydra"}  # MainConfig fields that Hydra reads
 TARGET_KEYS = ("_target_", "_zen_target")
 # What Python's logging config imports and calls: a handler's `class`, a factory `()`, an `ext://` value.
 LOGGING_KEYS = ("class", "()")
+# The parts of Hydra's config that name code to build or import.
+HYDRA_SECTIONS = ("callbacks", "launcher", "sweeper", "job_logging", "hydra_logging")
 BOUNDS: dict[type, tuple[Callable[[Any, Any], bool], str, str]] = {
     Gt: (operator.gt, ">", "gt"),
     Ge: (operator.ge, ">=", "ge"),
@@ -56,26 +58,40 @@ def registered_targets() -> set[str]:
     }
 
 
-def registered_hydra_references() -> set[str]:
-    """Every target and logging reference (`class`, `()`, `ext://...`) that a registered config names: any
-    config in the store (zenexp's callbacks, the installed launcher and sweeper plugins' configs, a user's
-    stored configs) or in Hydra's own packaged configs (basic launcher and sweeper, logging). What the
-    `hydra` part of a job may name; call it after Hydra has been initialised (plugins register then)."""
-    stored = {ref for node in _nodes(ConfigStore.instance().repo) for _, ref in references(node)}
-    return stored | _hydra_package_references()
+def registered_hydra_references() -> dict[str, set[str]]:
+    """For each part of Hydra's config that names code (`HYDRA_SECTIONS`), the targets and logging
+    references (`class`, `()`, `ext://...`) that registered configs give that part: the store's options
+    of Hydra's group (the installed launcher and sweeper plugins register theirs), Hydra's own packaged
+    configs (basic launcher and sweeper, logging), and the `hydra` settings of the stored primary configs
+    (zenexp's callbacks). A callback may only be a registered callback, a logging class only a registered
+    logging class. Call it after Hydra has been initialised: plugins register their configs then."""
+    repo = ConfigStore.instance().repo
+    hydra_groups = repo.get("hydra", {})
+    primaries = [
+        node for node in _nodes({k: v for k, v in repo.items() if k != "hydra"}) if isinstance(node, dict)
+    ]
+    allowed: dict[str, set[str]] = {}
+    for section in HYDRA_SECTIONS:
+        group = hydra_groups.get(section)
+        nodes = list(_nodes(group)) if isinstance(group, dict) else []
+        nodes += [(primary.get("hydra") or {}).get(section) for primary in primaries]
+        allowed[section] = {ref for node in nodes for _, ref in references(node)} | _hydra_package_references(
+            section
+        )
+    return allowed
 
 
 @functools.cache
-def _hydra_package_references() -> frozenset[str]:
-    found: set[str] = set()
-    folders = [resources.files("hydra.conf")]
-    while folders:
-        for entry in folders.pop().iterdir():
-            if entry.is_dir():
-                folders.append(entry)
-            elif entry.name.endswith(".yaml"):
-                found |= {ref for _, ref in references(plain(OmegaConf.create(entry.read_text())))}
-    return frozenset(found)
+def _hydra_package_references(section: str) -> frozenset[str]:
+    folder = resources.files("hydra.conf") / "hydra" / section
+    if not folder.is_dir():
+        return frozenset()
+    configs = [
+        plain(OmegaConf.create(entry.read_text()))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml")
+    ]
+    return frozenset(ref for config in configs for _, ref in references(config))
 
 
 def _nodes(tree: dict[str, Any]) -> Iterator[Any]:

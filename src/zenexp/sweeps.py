@@ -109,8 +109,10 @@ class SweepRecorder(Callback):
         run_dir = Path(config.hydra.runtime.output_dir)
         if not run_dir.is_dir():  # refused before it started: nothing to record
             return
-        if config.get("resume") and run_dir.resolve() not in rundir.begun:
-            return  # a resume refused or failed before it began: the run it names stays as it was
+        if run_dir.resolve() not in rundir.begun and (
+            config.get("resume") or (run_dir / rundir.RUN_FILE).exists()
+        ):
+            return  # refused or failed before it began, in a run that is not this job's: leave that run as it was
         error = None
         if job_return.status is JobStatus.FAILED:
             failure = job_return._return_value

@@ -96,23 +96,25 @@ def train(
     # torch.compile gives a module (typed as a callable) wrapping `model`; checkpoints save `model` itself.
     network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
     checkpoints = output_dir / CHECKPOINT_DIR
-    # Everything that can fail without training has been tried: from here on this run writes its records.
     if resume:
         position = checkpoint.load(checkpoints / LAST, model, optimizer)
-        rundir.begun.add(output_dir.resolve())
-        provenance.note_resume(output_dir, position.step, overrides)
-        log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
     else:
         name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
-        rundir.begun.add(output_dir.resolve())
-        provenance.write_run_file(output_dir, overrides)
-    # The config that gives this run's result (a resume may have added epochs).
-    rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
     position.epoch_loss, position.window_loss = (
         position.epoch_loss.to(device),
         position.window_loss.to(device),
     )
+    # Everything that can fail without training has been tried: from here on this run writes its records
+    # (until here, a refused or failed resume has left the run it names as it was).
+    rundir.begun.add(output_dir.resolve())
+    if resume:
+        provenance.note_resume(output_dir, position.step, overrides)
+        log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
+    else:
+        provenance.write_run_file(output_dir, overrides)
+    # The config that gives this run's result (a resume may have added epochs).
+    rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
 
     def save(name: str = LAST) -> None:
         checkpoint.save(checkpoints, name, model, optimizer, position)
