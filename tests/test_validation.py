@@ -341,3 +341,13 @@ def test_python_module_and_command_share_check() -> None:
 def test_good_overrides_still_run(in_tmp_path: Path) -> None:
     result = run("model=large", "optim=adam", "optim.lr=0.01", *QUICK)
     assert (result.output_dir / "summary.json").is_file()
+
+
+def test_sweep_syntax_the_launcher_cannot_run_is_one_line(
+    in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stderr = refuse_in_process(["-m", "optim.lr=interval(0,1)"], capsys)
+    assert_one_short_message(stderr, "optim.lr=interval(0,1)", "add hydra/sweeper=optuna")
+    stderr = refuse_in_process(["-m", "seed=0,1,-1", *QUICK], capsys)
+    assert "1 of 3 jobs are invalid" in stderr and "seed=-1: expected an integer >= 0" in stderr
+    assert nothing_was_recorded(in_tmp_path)

@@ -150,9 +150,9 @@ def check_guarded(root: DictConfig) -> str:
 
 class Guard(Callback):
     """zenexp's first Hydra callback. Building it resolves `${zenexp.guard:}`, which checks the whole job:
-    so a `launch()` whose overrides name a
-    target nobody registered, or that would write into another run's directory, stops here, before Hydra
-    builds another callback, the launcher or the sweeper, or makes a run directory."""
+    a `launch()` whose overrides name a target nobody registered, or that would write into another run's
+    directory, stops here, before Hydra builds another callback, the launcher or the sweeper, or makes a
+    run directory. (Hydra resolves the same guard earlier too, in `hydra.hydra_logging`.)"""
 
     def __init__(self, verdict: str) -> None:
         self.verdict = verdict

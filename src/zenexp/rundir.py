@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def write_atomic(path: Path, content: str | bytes, exclusive: bool = False) -> N
     """Write `path` whole or not at all: a temporary file, fsynced, then renamed over it (or, `exclusive`,
     linked, which fails if `path` exists). A full disk or a read-only folder is one line naming the path."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(temporary, "wb") as file:
             file.write(data)
