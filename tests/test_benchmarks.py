@@ -16,7 +16,7 @@ def test_check_overhead_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr
     for label in (
         "CLI pre-check of one run",
-        "the guard, resolved twice by Hydra",
+        "the guard Hydra resolves",
         "check inside the job",
         "added to a run",
         "9-job sweep pre-check",

@@ -20,6 +20,7 @@ import difflib
 import math
 import os
 import re
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args, get_origin, get_type_hints
@@ -136,8 +137,16 @@ class RefusedJob(InterpolationResolutionError, UserError):
         return super().__str__().split("\n    full_key:")[0]
 
 
+#: The config the guard last passed: Hydra resolves the guard twice per job (its logging, then the
+#: callbacks), on the same config object, with nothing in between; checking it once is enough.
+_passed: weakref.ref[DictConfig] | None = None
+
+
 def check_guarded(root: DictConfig) -> str:
     """The resolver `${zenexp.guard:}` (see `Guard`): refuse the job before Hydra builds anything else."""
+    global _passed
+    if _passed is not None and _passed() is root:
+        return "checked"
     # In a sweep, `root` holds what every job shares (Hydra leaves the swept values out); each job is
     # checked again, with its own values, when it starts (`validate_job`).
     problems = check_hydra(root.hydra) + check_config(_task_part(root), plain(root.hydra.overrides.task))
@@ -145,6 +154,7 @@ def check_guarded(root: DictConfig) -> str:
         raise_problems(problems)
     except UserError as error:
         raise RefusedJob(str(error)) from None
+    _passed = weakref.ref(root)
     return "checked"
 
 
