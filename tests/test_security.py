@@ -380,4 +380,8 @@ def test_a_long_default_name_is_shortened_and_still_recorded(in_tmp_path: Path) 
     result = run(*QUICK, *many)
     swanlab_run = SwanLabRun(result.output_dir)
     assert swanlab_run.finish.state == 1 and swanlab_run.scalars
-    assert len(swanlab_run.start.name if hasattr(swanlab_run.start, "name") else "") <= 512
+    name = swanlab_run.start.name
+    assert len(name) == 511 and name.startswith("tracker.description=ddd") and "..." in name
+    assert name.endswith(
+        "trainer.max_steps_per_epoch=3"
+    )  # start and end kept, so the name still says what ran

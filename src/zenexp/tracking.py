@@ -37,7 +37,7 @@ NAME_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 512, 1024, 512, 30
 
 def tracker_problems(tracker: DictConfig) -> list[str]:
     """Settings SwanLab would refuse, found before the run (SwanLab itself would only warn, and not record)."""
-    if tracker.mode == TrackerMode.disabled.name or tracker.mode is TrackerMode.disabled:
+    if tracker.mode is TrackerMode.disabled:
         return []
     problems = []
     if not PROJECT_NAME.fullmatch(tracker.project):
