@@ -8,8 +8,9 @@ Cheapest first:
 - the composed `hydra` config: every target and logging class is a registered one (the allowlist), the run
   directory is a new one, and Hydra's output stays inside it.
 
-The CLI and `zenexp check` run these before Hydra starts. `launch()` reaches them through `Guard`, the
-first Hydra callback, which Hydra builds before any other callback, the launcher or the run directory.
+The CLI and `zenexp check` run these before Hydra starts. `launch()` reaches them through the resolver
+`${zenexp.guard:}`, which Hydra resolves when it configures its own logging and when it builds `Guard`, its
+first callback: before any other callback, the launcher, the sweeper or a run directory.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from omegaconf.errors import (
 )
 
 from zenexp import data, rundir
-from zenexp.configs import SLOTS, DigitsConf, Fixed, MainConfig, NetConf
+from zenexp.configs import GUARD, SLOTS, DigitsConf, Fixed, MainConfig, NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -65,7 +66,6 @@ from zenexp.schema import (
 from zenexp.tracking import tracker_problems
 from zenexp.train import resolve_device
 
-GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
 # Hydra's groups a zenexp extra installs more options into.
 EXTRAS = {"hydra/launcher": "sweep", "hydra/sweeper": "sweep"}
 NAME_MAX, PATH_MAX = 255, 4096

@@ -276,6 +276,8 @@ class TrackerConf:
 
 
 # ---- top level ----
+# zenexp's first Hydra callback; building it resolves the guard that checks the whole job (zenexp.checks).
+GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
 # The slots of an experiment, each a config group, with the option an empty slot takes.
 SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd"}
 
@@ -312,9 +314,9 @@ class MainConfig:
     hydra: Any = field(
         default_factory=lambda: {
             "job": {"name": "zenexp"},
-            "hydra_logging": {"zenexp_guard": "${zenexp.guard:}"},  # a key Python's logging ignores
+            "hydra_logging": {"zenexp_guard": GUARD["verdict"]},  # a key Python's logging ignores
             "callbacks": {
-                "guard": {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"},
+                "guard": dict(GUARD),
                 "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},
             },
             "run": {"dir": "${zenexp.run_dir:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
