@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import runpy
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -326,30 +327,9 @@ def test_malformed_run_files_are_one_line_in_resume_rerun_and_compare(
 # ---- the tracker -----------------------------------------------------------------------------------------
 
 
-def trickling_server() -> int:
-    """A server that accepts, then sends one byte every 2 s and never finishes an answer."""
-    import socket
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def serve() -> None:
-        while True:
-            connection, _ = listener.accept()
-
-            def trickle(c: socket.socket = connection) -> None:
-                try:
-                    for byte in b"HTTP/1.1 200 OK":
-                        time.sleep(2)
-                        c.send(bytes([byte]))
-                except OSError:
-                    pass
-
-            threading.Thread(target=trickle, daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return int(listener.getsockname()[1])
+# The benchmark's server (one byte every 2 s, never a whole answer): the same worst case in both places.
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+trickling_server: Callable[[], int] = runpy.run_path(str(BENCHMARKS / "tracker_setup.py"))["trickling_server"]
 
 
 def test_a_trickling_server_costs_at_most_the_setup_timeout(in_tmp_path: Path) -> None:

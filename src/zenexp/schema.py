@@ -104,7 +104,7 @@ def _nodes(tree: dict[str, Any]) -> Iterator[Any]:
 
 def plain(node: Any) -> Any:
     """A config as plain containers, interpolations left as written (nothing is resolved or run)."""
-    if isinstance(node, (DictConfig, list)) or OmegaConf.is_config(node):
+    if OmegaConf.is_config(node):
         return OmegaConf.to_container(node, resolve=False, throw_on_missing=False)
     return node
 
