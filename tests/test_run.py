@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ from zenexp.models import Net
 def test_default_run_learns_digits_and_records_everything() -> None:
     result = run()
 
-    assert result.metrics["test_accuracy"] >= 0.90
+    assert result.metrics["test_accuracy"] >= 0.90 and result.metrics["val_accuracy"] >= 0.90
     assert result.metrics["train_loss"] < 1.0
     assert {f"test_accuracy/{d}" for d in "0123456789"} <= result.metrics.keys()
+    assert float(result) == result.metrics["val_accuracy"]  # what a search maximises: never the test split
 
     out = result.output_dir
     config = OmegaConf.load(out / "config.yaml")
@@ -28,9 +30,15 @@ def test_default_run_learns_digits_and_records_everything() -> None:
     assert state["1.weight"].shape == (128, 64)
 
     records = read_metrics(out)
-    epochs = [r for r in records if "test/accuracy" in r]
+    epochs = [r for r in records if "val/accuracy" in r]
     assert [r["epoch"] for r in epochs] == [1, 2, 3, 4]
-    assert epochs[-1]["test/accuracy"] == result.metrics["test_accuracy"]
+    assert all("val/loss" in r and r["train/lr"] == 0.001 for r in epochs)
+    assert not any(key.startswith("test") for r in records for key in r)  # test is evaluated once, at the end
+    best = max(epochs, key=lambda r: r["val/accuracy"])
+    assert (
+        result.metrics["val_accuracy"] == best["val/accuracy"]
+        and result.metrics["best_epoch"] == best["epoch"]
+    )
     assert any("train/loss" in r for r in records)
 
     swan = SwanLabRun(out)
@@ -38,8 +46,9 @@ def test_default_run_learns_digits_and_records_everything() -> None:
     assert swan.config["tracker"]["mode"] == "offline"
     assert swan.start.name == "defaults" and swan.start.project == "zenexp"
     assert swan.finish.state == 1  # RUN_STATE_FINISHED
-    assert [v for _, v in swan.scalars["test/accuracy"]] == [r["test/accuracy"] for r in epochs]
+    assert [v for _, v in swan.scalars["val/accuracy"]] == pytest.approx([r["val/accuracy"] for r in epochs])
     assert swan.scalars["final/test_accuracy"][0][1] == pytest.approx(result.metrics["test_accuracy"])
+    assert swan.scalars["final/val_accuracy"][0][1] == pytest.approx(result.metrics["val_accuracy"])
 
 
 def test_same_seed_same_metrics_other_seed_differs() -> None:
@@ -68,7 +77,8 @@ def test_every_model_on_every_dataset(model: str, dataset: str, data_root: Path)
             run(*overrides)
         return
     result = run(*overrides)
-    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    summary = json.loads((result.output_dir / "summary.json").read_text())
+    assert summary["test_accuracy"] == result.metrics["test_accuracy"] and "val_accuracy" in summary
     assert len([k for k in result.metrics if k.startswith("test_accuracy/")]) == 10
     assert (result.output_dir / "model.pt").is_file()
 

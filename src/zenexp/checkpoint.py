@@ -12,13 +12,14 @@ from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from zenexp import rundir
 from zenexp.errors import UserError
 from zenexp.rundir import BEST, CHECKPOINT_DIR, LAST
 
 __all__ = ["BEST", "CHECKPOINT_DIR", "LAST", "Position", "load", "read", "save"]
-KEYS = {"model", "optimizer", "position", "rng"}
+KEYS = {"model", "optimizer", "scheduler", "position", "rng"}
 
 
 @dataclass
@@ -32,14 +33,22 @@ class Position:
     epoch_loss: torch.Tensor = field(default_factory=lambda: torch.zeros(()))  # sum of this epoch's losses
     window_loss: torch.Tensor = field(default_factory=lambda: torch.zeros(()))  # sum since the last log
     window_steps: int = 0
-    best_accuracy: float = -1.0
+    best_val_accuracy: float = -1.0
+    best_epoch: int = 0  # the epoch of `best_val_accuracy`, saved in best.pt
+    epochs_without_improvement: int = 0  # for early stopping
+    stopped_early: bool = False
     metrics: dict[str, float] = field(default_factory=dict)  # of the last finished epoch
     experiment_name: str = ""
     tracker_run_id: str | None = None  # the SwanLab run that recorded the first part
 
 
 def save(
-    directory: Path, name: str, model: nn.Module, optimizer: torch.optim.Optimizer, position: Position
+    directory: Path,
+    name: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+    position: Position,
 ) -> Path:
     """Write `directory/name` atomically and fsynced: a kill or a full disk never leaves half a file.
 
@@ -50,6 +59,7 @@ def save(
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
         "position": asdict(position),
         "rng": {
             "torch": torch.get_rng_state(),
@@ -62,9 +72,9 @@ def save(
     return path
 
 
-def read(path: Path) -> dict[str, Any]:
+def read(path: Path, to_resume: bool = True) -> dict[str, Any]:
     """A checkpoint's contents, loaded with `weights_only=True`; anything else is one line naming the file
-    and what else the run can be continued from."""
+    (and, `to_resume`, what else the run can be continued from)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or not KEYS <= state.keys():
@@ -75,10 +85,10 @@ def read(path: Path) -> dict[str, Any]:
             reason = "it holds objects other than tensors and numbers; loading those could run code, so it is refused"
         else:
             reason = "damaged (not a checkpoint torch can read)"
-        raise _unreadable(path, reason) from error
+        raise _unreadable(path, reason, to_resume) from error
     except Exception as error:  # noqa: BLE001  (truncated, empty, garbage: torch raises many kinds)
         detail = str(error).splitlines()[0] if str(error) else "damaged"
-        raise _unreadable(path, f"{type(error).__name__}: {detail}") from error
+        raise _unreadable(path, f"{type(error).__name__}: {detail}", to_resume) from error
     return state
 
 
@@ -108,7 +118,16 @@ def _fits(value: Any, hint: Any) -> bool:
     return value is None if hint is type(None) else isinstance(value, hint)
 
 
-def _unreadable(path: Path, reason: str) -> UserError:
+def _check_scheduler(saved: Any, scheduler: LRScheduler) -> None:
+    """`load_state_dict` of a scheduler takes any dict silently: the saved state must be this scheduler's."""
+    expected = scheduler.state_dict().keys()
+    if not isinstance(saved, dict) or saved.keys() != expected:
+        raise ValueError(f"its scheduler state is not {type(scheduler).__name__}'s")
+
+
+def _unreadable(path: Path, reason: str, to_resume: bool = True) -> UserError:
+    if not to_resume:
+        return UserError(f"{path}: cannot evaluate it: {reason}")
     other = path.with_name(BEST if path.name != BEST else LAST)
     try:
         epoch = int(torch.load(other, map_location="cpu", weights_only=True)["position"]["epoch"]) - 1
@@ -120,12 +139,14 @@ def _unreadable(path: Path, reason: str) -> UserError:
     return UserError(f"{path}: cannot resume from it: {reason}; {alternative}")
 
 
-def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Position:
-    """Restore model, optimizer and random states from `path`; return where training stood."""
+def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: LRScheduler) -> Position:
+    """Restore model, optimizer, scheduler and random states from `path`; return where training stood."""
     state = read(path)
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        _check_scheduler(state["scheduler"], scheduler)
+        scheduler.load_state_dict(state["scheduler"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available():

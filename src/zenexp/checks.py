@@ -42,7 +42,7 @@ from omegaconf.errors import (
 )
 
 from zenexp import data, rundir
-from zenexp.configs import GUARD, SLOTS, DigitsConf, Fixed, MainConfig, NetConf
+from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -94,15 +94,18 @@ def validate_job(cfg: DictConfig) -> None:
         raise_problems(problems)
 
 
-def check_point(overrides: Sequence[str]) -> list[str]:
-    """Every problem of one job's overrides, found without running anything."""
+def check_point(overrides: Sequence[str], with_hydra: bool = True) -> list[str]:
+    """Every problem of one job's overrides (of its task config only, without `with_hydra`), found without
+    running anything."""
     problems = check_overrides(overrides)
     if problems:
         return problems
     try:
-        cfg = compose_config(overrides, with_hydra=True)
+        cfg = compose_config(overrides, with_hydra=with_hydra)
     except (HydraException, OmegaConfBaseException) as error:
         return explain_compose_error(overrides) or [str(error).splitlines()[0]]
+    if not with_hydra:
+        return check_config(cfg)
     return check_hydra(cfg.hydra) + check_config(_task_part(cfg))
 
 
@@ -414,6 +417,14 @@ def _check_targets(config: Any, allowed: set[str]) -> Iterator[str]:
             )
 
 
+# The splits each dataset holds out by a fraction of its images.
+HELD_OUT = {
+    DigitsConf: ("digits", ("test", "val")),
+    CIFAR10Conf: ("cifar10", ("val",)),
+    MNISTConf: ("mnist", ("val",)),
+}
+
+
 def _check_combinations(cfg: DictConfig) -> list[str]:
     problems = []
     model_type = OmegaConf.get_type(cfg.model)
@@ -426,8 +437,10 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
                 f"or model=small or large"
             )
     dataset_type = OmegaConf.get_type(cfg.dataset)
-    if isinstance(dataset_type, type) and issubclass(dataset_type, DigitsConf):
-        problems += data.digits_split_problems(cfg.dataset.test_fraction)
+    for conf, (option, held_out) in HELD_OUT.items():
+        if isinstance(dataset_type, type) and issubclass(dataset_type, conf):
+            fractions = {name: cfg.dataset[f"{name}_fraction"] for name in held_out}
+            problems += data.split_problems(option, fractions)
     if "root" in cfg.dataset and not cfg.dataset.get("download", False):
         option = getattr(dataset_type, "__name__", "").removesuffix("Conf").lower()
         problems += data.missing_files(option, cfg.dataset.root)

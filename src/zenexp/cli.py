@@ -1,4 +1,5 @@
-"""The command line: `zenexp [overrides]`, `zenexp -m ...`, `zenexp check ...` and `zenexp --help`.
+"""The command line: `zenexp [overrides]`, `zenexp -m ...`, `zenexp check|resume|rerun|compare|eval ...` and
+`zenexp --help`.
 
 Runs and sweeps go through Hydra's own `hydra.main`, after every job's overrides have been checked, so a
 mistake costs one line and no run directory, and a sweep never starts half its jobs.
@@ -22,11 +23,12 @@ from zenexp.configs import add_to_hydra_store
 from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
 from zenexp.resuming import rerun_overrides, resume_overrides
-from zenexp.runs import launch_job
+from zenexp.evaluation import confusion_table
+from zenexp.runs import EVAL_OVERRIDES, evaluate_run, launch_job
 from zenexp.schema import CONFIG_NAME
 from zenexp.train import RunResult
 
-COMMANDS = ("check", "resume", "rerun", "compare")
+COMMANDS = ("check", "resume", "rerun", "compare", "eval")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -40,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(rerun_command(args[1:]))
         if command == "compare":
             sys.exit(compare_command(args[1:]))
+        if command == "eval":
+            sys.exit(eval_command(args[1:]))
         if command == "resume":
             args = resume_args(args[1:])
         run(args)
@@ -98,7 +102,10 @@ def rerun_command(args: Sequence[str]) -> int:
     before = rundir.read_json(summary) if summary.is_file() else {}
     changed = {k: (before.get(k), v) for k, v in result.metrics.items() if before.get(k) != v}
     if not changed:
-        print(f"same metrics as {run_dir}: test_accuracy {result.metrics['test_accuracy']:.4f}")
+        print(
+            f"same metrics as {run_dir}: val_accuracy {result.metrics['val_accuracy']:.4f}, "
+            f"test_accuracy {result.metrics['test_accuracy']:.4f}"
+        )
         return 0
     print(
         f"metrics differ from {run_dir}:", *(f"  {k}: {a} -> {b}" for k, (a, b) in changed.items()), sep="\n"
@@ -109,9 +116,7 @@ def rerun_command(args: Sequence[str]) -> int:
 def compare_command(args: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="zenexp compare", description="Compare runs from their own files.")
     parser.add_argument("paths", nargs="+", type=Path, help="run directories, or sweep directories")
-    parser.add_argument(
-        "--sort", default="test_accuracy", help="the metric to sort by (default test_accuracy)"
-    )
+    parser.add_argument("--sort", default="val_accuracy", help="the metric to sort by (default val_accuracy)")
     parser.add_argument("--ascending", action="store_true", help="smallest first (for a loss)")
     parser.add_argument("--png", type=Path, help="where to draw the curves (default: in the one sweep given)")
     options = parser.parse_args(args)
@@ -124,6 +129,34 @@ def compare_command(args: Sequence[str]) -> int:
     print(compare.table(runs, options.sort, options.ascending))
     png = options.png or (options.paths[0] if len(options.paths) == 1 else Path.cwd()) / "curves.png"
     print(f"\ncurves: {compare.plot_curves(runs, png)}")
+    return 0
+
+
+def eval_command(args: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="zenexp eval",
+        description="Evaluate a run's saved model on the test split: accuracy overall and per class, the "
+        "confusion matrix; written to eval.json and confusion_matrix.png in the run directory.",
+    )
+    parser.add_argument("run_dir", type=Path, help="the run directory")
+    parser.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="best: the model kept, by validation accuracy (default; summary.json's test_accuracy is its); "
+        "last: the model of the last epoch",
+    )
+    parser.add_argument("overrides", nargs="*", help=f"only {', '.join(EVAL_OVERRIDES)}")
+    options = parser.parse_intermixed_args(args)
+    done = evaluate_run(options.run_dir, options.checkpoint, options.overrides)
+    result = done.evaluation
+    images = sum(map(sum, result.confusion))
+    print(
+        f"{done.checkpoint} (epoch {done.epoch}) on the {images} test images: "
+        f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n"
+    )
+    print(confusion_table(result, done.classes))
+    print(f"\nwritten: {done.json}, {done.png}")
     return 0
 
 

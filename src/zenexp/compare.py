@@ -8,7 +8,8 @@ from pathlib import Path
 from zenexp.rundir import read_metrics
 from zenexp.sweeps import RunRecord, read_run, run_dirs
 
-SHOWN_METRICS = ("test_accuracy", "train_loss")
+# Runs are ranked by validation accuracy (what chose their models); test accuracy is shown, not ranked by.
+SHOWN_METRICS = ("val_accuracy", "test_accuracy", "train_loss")
 
 
 def records(paths: list[Path]) -> list[RunRecord]:
@@ -21,7 +22,7 @@ def varying_overrides(runs: list[RunRecord]) -> list[list[str]]:
     return [[o for o in run.overrides if o not in shared] for run in runs]
 
 
-def table(runs: list[RunRecord], sort_by: str = "test_accuracy", ascending: bool = False) -> str:
+def table(runs: list[RunRecord], sort_by: str = "val_accuracy", ascending: bool = False) -> str:
     """Overrides against final metrics, best first by `sort_by`; runs without that metric last."""
     labels = dict(zip((run.run_dir for run in runs), varying_overrides(runs), strict=True))
 
@@ -55,7 +56,7 @@ def _number(value: object) -> bool:
 
 
 def plot_curves(runs: list[RunRecord], png: Path) -> Path:
-    """Training loss by step and test accuracy by epoch, one line per run, side by side."""
+    """Training loss by step and validation accuracy by epoch, one line per run, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,16 +69,16 @@ def plot_curves(runs: list[RunRecord], png: Path) -> Path:
         name = " ".join(label) or run.run_dir.name
         steps = [(r["step"], r["train/loss"]) for r in records if _number(r.get("train/loss"))]
         epochs = [
-            (r["epoch"], r["test/accuracy"])
+            (r["epoch"], r["val/accuracy"])
             for r in records
-            if _number(r.get("test/accuracy")) and _number(r.get("epoch"))
+            if _number(r.get("val/accuracy")) and _number(r.get("epoch"))
         ]
         if steps:
             loss_axes.plot(*zip(*steps, strict=True), label=name)
         if epochs:
             accuracy_axes.plot(*zip(*epochs, strict=True), marker="o", label=name)
     loss_axes.set(title="training loss", xlabel="step", ylabel="train/loss")
-    accuracy_axes.set(title="test accuracy", xlabel="epoch", ylabel="test/accuracy")
+    accuracy_axes.set(title="validation accuracy", xlabel="epoch", ylabel="val/accuracy")
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     accuracy_axes.legend(fontsize="small")
     figure.tight_layout()

@@ -1,7 +1,7 @@
 """Every config, typed, and the store that registers them with Hydra. No YAML anywhere.
 
 Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake,
-optim = sgd | adam, experiment = lesson | lesson_fake (presets). `trainer`, `tracker` and `seed` are plain
+optim = sgd | adam, scheduler = none | step | cosine, experiment = lesson | lesson_fake (presets). `trainer`, `tracker` and `seed` are plain
 fields of `MainConfig`.
 
 Configs declare their fields (`@hydrated_dataclass` or `@dataclass`), so mypy checks a user's edits and
@@ -22,6 +22,7 @@ from hydra.core.config_store import ConfigStore
 from hydra_zen import builds, hydrated_dataclass, store
 from omegaconf import II, MISSING, DictConfig, OmegaConf, open_dict
 from torch import nn
+from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LRScheduler, StepLR
 from typing_extensions import Doc, dataclass_transform
 
 from zenexp import data, models, rundir
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     ModelConfig = Builds[Callable[..., nn.Module]]
     DatasetConfig = PartialBuilds[Callable[..., data.ImageData]]
     OptimConfig = PartialBuilds[Callable[..., torch.optim.Optimizer]]
+    SchedulerConfig = PartialBuilds[Callable[..., LRScheduler]]
 
 else:
 
@@ -60,7 +62,7 @@ else:
             return cls
 
     PartialTargets = Targets
-    ModelConfig = DatasetConfig = OptimConfig = Any
+    ModelConfig = DatasetConfig = OptimConfig = SchedulerConfig = Any
 
 
 # The dataset's shape and class count, read by the models through interpolation.
@@ -86,6 +88,10 @@ LearningRate = Annotated[float, Gt(0), Doc("learning rate")]
 WeightDecay = Annotated[float, Ge(0), Doc("L2 penalty")]
 DataRoot = Annotated[str, Doc("folder holding the dataset's files")]
 Download = Annotated[bool, Doc("download the files when missing (needs network)")]
+ValFraction = Annotated[
+    float, Interval(gt=0, lt=1), Doc("share of the images held out for validation (model selection)")
+]
+SplitSeed = Annotated[int, Seed, Doc("seed of the fixed split into training, validation and test images")]
 FixedShape = Annotated[tuple[int, int, int], Fixed, Doc("channels, height, width (what the files hold)")]
 FixedClasses = Annotated[int, Fixed, Doc("number of classes (what the files hold)")]
 
@@ -165,7 +171,8 @@ class DigitsConf(PartialTargets[Callable[..., data.ImageData]]):
     test_fraction: Annotated[float, Interval(gt=0, lt=1), Doc("share of the images held out for testing")] = (
         0.2
     )
-    split_seed: Annotated[int, Seed, Doc("seed of the fixed train/test split")] = 0
+    val_fraction: ValFraction = 0.1
+    split_seed: SplitSeed = 0
     image_shape: FixedShape = (1, 8, 8)
     num_classes: FixedClasses = 10
 
@@ -176,6 +183,8 @@ class CIFAR10Conf(PartialTargets[Callable[..., data.ImageData]]):
 
     root: DataRoot = "data"
     download: Download = False
+    val_fraction: ValFraction = 0.1
+    split_seed: SplitSeed = 0
     image_shape: FixedShape = (3, 32, 32)
     num_classes: FixedClasses = 10
 
@@ -186,6 +195,8 @@ class MNISTConf(PartialTargets[Callable[..., data.ImageData]]):
 
     root: DataRoot = "data"
     download: Download = False
+    val_fraction: ValFraction = 0.1
+    split_seed: SplitSeed = 0
     image_shape: FixedShape = (1, 28, 28)
     num_classes: FixedClasses = 10
 
@@ -195,6 +206,7 @@ class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
     """torchvision's FakeData at CIFAR-10 shape: random images, for smoke runs and speed."""
 
     train_size: Annotated[int, Ge(1), Doc("number of training images")] = 1000
+    val_size: Annotated[int, Ge(1), Doc("number of validation images")] = 200
     test_size: Annotated[int, Ge(1), Doc("number of test images")] = 200
     image_shape: Annotated[tuple[int, int, int], Ge(1), Doc("channels, height, width")] = (3, 32, 32)
     num_classes: Annotated[int, Ge(2), Doc("number of classes")] = 10
@@ -221,6 +233,35 @@ class AdamConf(PartialTargets[type[torch.optim.Adam]]):
     weight_decay: WeightDecay = 0.0
 
 
+# ---- scheduler ------------------------------------------------------------------------------------------
+# Partial: the task calls them with the optimizer, and steps them once at the end of every epoch.
+
+
+@hydrated_dataclass(ConstantLR, zen_partial=True)
+class NoSchedulerConf(PartialTargets[type[ConstantLR]]):
+    """The optimizer's learning rate, unchanged (the default): ConstantLR with factor 1, so that every run
+    has a scheduler to step and to checkpoint."""
+
+    factor: Annotated[float, Interval(gt=0, le=1), Doc("multiplies the learning rate (1: unchanged)")] = 1.0
+    total_iters: Annotated[int, Ge(0), Doc("epochs the factor applies for")] = 0
+
+
+@hydrated_dataclass(StepLR, zen_partial=True)
+class StepConf(PartialTargets[type[StepLR]]):
+    """Multiply the learning rate by `gamma` every `step_size` epochs."""
+
+    step_size: Annotated[int, Ge(1), Doc("epochs between decays")] = 2
+    gamma: Annotated[float, Gt(0), Doc("factor applied at each decay")] = 0.1
+
+
+@hydrated_dataclass(CosineAnnealingLR, zen_partial=True)
+class CosineConf(PartialTargets[type[CosineAnnealingLR]]):
+    """Anneal the learning rate along a cosine to `eta_min` over `T_max` epochs."""
+
+    T_max: Annotated[int, Ge(1), Doc("epochs to reach eta_min (the run's epochs)")] = II("trainer.epochs")
+    eta_min: Annotated[float, Ge(0), Doc("the last learning rate")] = 0.0
+
+
 # ---- trainer and tracker --------------------------------------------------------------------------------
 # Settings, not builders: each targets its own class, so the task receives a typed instance.
 
@@ -244,9 +285,17 @@ class TrainerConf:
         int | None, Ge(1), Doc("also checkpoint every this many steps (every epoch always)")
     ] = None
     device: Annotated[str, Doc("auto (cuda when present, else cpu), cpu, cuda or cuda:N")] = "auto"
-    num_threads: Annotated[int, Ge(0), Doc("CPU threads for torch; 0 keeps torch's default")] = 0
+    num_threads: Annotated[
+        int, Interval(ge=0, le=1024), Doc("CPU threads for torch; 0: torch's default (recorded in run.json)")
+    ] = 0
     precision: Annotated[Precision, Doc("fp32, or bf16 mixed precision (autocast)")] = Precision.fp32
     compile: Annotated[bool, Doc("torch.compile the model: slow first steps, faster after")] = False
+    early_stop_patience: Annotated[
+        int | None, Ge(1), Doc("stop when validation accuracy has not improved for this many epochs")
+    ] = None
+    grad_clip_norm: Annotated[
+        float | None, Gt(0), Doc("clip the gradients' total norm to this (torch.nn.utils.clip_grad_norm_)")
+    ] = None
     _target_: str = field(default=f"{__name__}.TrainerConf", init=False, repr=False)
 
 
@@ -279,7 +328,7 @@ class TrackerConf:
 # zenexp's first Hydra callback; building it resolves the guard that checks the whole job (zenexp.checks).
 GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
 # The slots of an experiment, each a config group, with the option an empty slot takes.
-SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd"}
+SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd", "scheduler": "none"}
 
 
 def slot_defaults(filled: set[str]) -> list[Any]:
@@ -292,7 +341,7 @@ def slot_defaults(filled: set[str]) -> list[Any]:
 
 @dataclass
 class MainConfig:
-    """The whole experiment: one config in each slot (dataset, model, optim), plus trainer, tracker and seed.
+    """The whole experiment: one config in each slot (dataset, model, optim, scheduler), plus trainer, tracker and seed.
 
     Leave a slot empty for its group's default, or fill it with a config of that group's kind, e.g.
     `MainConfig(model=LargeConf(hidden=64), optim=AdamConf(lr=0.01))`: what is filled in is what runs.
@@ -302,6 +351,7 @@ class MainConfig:
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
     optim: OptimConfig = MISSING
+    scheduler: SchedulerConfig = MISSING
     trainer: TrainerConf = field(default_factory=TrainerConf)
     tracker: TrackerConf = field(default_factory=TrackerConf)
     seed: Annotated[int, Seed, Doc("seeds the model's initial weights and the batch order")] = 0
@@ -385,6 +435,11 @@ optim_store = store(group="optim")
 optim_store(SGDConf(), name="sgd")
 optim_store(AdamConf(), name="adam")
 
+scheduler_store = store(group="scheduler")
+scheduler_store(NoSchedulerConf(), name="none")
+scheduler_store(StepConf(), name="step")
+scheduler_store(CosineConf(), name="cosine")
+
 store(MainConfig(), name="zenexp")
 
 
@@ -406,16 +461,19 @@ experiment_store(preset(dataset="cifar10", model="net", optim="sgd", values=LESS
 experiment_store(preset(dataset="fake", model="net", optim="sgd", values=LESSON), name="lesson_fake")
 
 # A ready search, `-m hydra/sweeper=lr_model_search` (needs zenexp[sweep]): Optuna's TPE over the learning
-# rate and the model, maximising test accuracy. A plain dict on top of the plugin's own `optuna` config;
-# the plugin's config classes fail to merge under Hydra 1.3 on Python >= 3.10.
+# rate and the model, maximising validation accuracy (`float(RunResult)`). TPE samples at random for its
+# first `n_startup_trials` (Optuna's default is 10), so the search takes 4 random trials, then 8 by TPE.
+# A plain dict on top of the plugin's own `optuna` config; the plugin's config classes fail to merge under
+# Hydra 1.3 on Python >= 3.10.
+SEARCH_STARTUP_TRIALS, SEARCH_TRIALS = 4, 12
 store(
     {
         "defaults": ["optuna", "_self_"],
         "direction": "maximize",
-        "n_trials": 8,
+        "n_trials": SEARCH_TRIALS,
         "n_jobs": 1,
         "max_failure_rate": 0.25,
-        "sampler": {"seed": 0},
+        "sampler": {"seed": 0, "n_startup_trials": SEARCH_STARTUP_TRIALS},
         "params": {"optim.lr": "tag(log, interval(0.0001, 0.3))", "model": "choice(small, large)"},
     },
     group="hydra/sweeper",

@@ -1,14 +1,15 @@
 """Datasets, loaded once into memory as normalised float tensors.
 
-Every loader returns an `ImageData`; the training loop slices batches from its tensors, so no image is
-decoded or transformed per step. torchvision and scikit-learn are imported only by the loader that needs them.
+Every loader returns an `ImageData` with three splits: training, validation (every choice made during training:
+the best checkpoint, early stopping, a search's objective) and test (reported once, at the end). The training
+loop slices batches from its tensors, so no image is decoded or transformed per step. torchvision and scikit-learn are imported only by the loader that needs them.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ from zenexp.errors import UserError
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 DIGITS_COUNT = 1797  # images in scikit-learn's digits
+TRAIN_COUNTS = {
+    "cifar10": 50_000,
+    "mnist": 60_000,
+}  # images in the training files, validation carved from them
 # The files each loader reads, in torchvision's layouts, by option.
 FILES = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]),
@@ -37,22 +42,38 @@ CIFAR10_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", 
 
 @dataclass(frozen=True)
 class ImageData:
-    """A train and a test split: images are N x C x H x W float32 in [-1, 1], labels int64."""
+    """Training, validation and test splits: images are N x C x H x W float32 in [-1, 1], labels int64."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
     classes: tuple[str, ...]
 
     def to(self, device: torch.device) -> ImageData:
-        return ImageData(
-            self.train_images.to(device),
-            self.train_labels.to(device),
-            self.test_images.to(device),
-            self.test_labels.to(device),
-            self.classes,
-        )
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if f.name != "classes"}
+        return ImageData(**moved, classes=self.classes)
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """`name` is train, val or test: its images and labels."""
+        return getattr(self, f"{name}_images"), getattr(self, f"{name}_labels")
+
+
+def held_out(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded split of `count` indices: `round(count * fraction)` held out, the rest kept."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    n_out = round(count * fraction)
+    return order[:n_out], order[n_out:]
+
+
+def carve_validation(
+    images: torch.Tensor, labels: torch.Tensor, val_fraction: float, split_seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training images and labels, then validation ones carved from them by a seeded split."""
+    val, train = held_out(len(labels), val_fraction, split_seed)
+    return images[train], labels[train], images[val], labels[val]
 
 
 def _normalise(pixels: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
@@ -77,20 +98,24 @@ def _check_facts(option: str, data: ImageData, image_shape: Sequence[int], num_c
 
 def digits(
     test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
     split_seed: int = 0,
     image_shape: Sequence[int] = (1, 8, 8),
     num_classes: int = 10,
 ) -> ImageData:
-    """scikit-learn's bundled 8x8 handwritten digits (1,797 images), split by a seeded permutation."""
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images), split three ways by one seeded
+    permutation: the test images first, then the validation images (each a fraction of all images)."""
     from sklearn.datasets import load_digits
 
     pixels, labels = load_digits(return_X_y=True)
     images = _normalise(torch.from_numpy(pixels).reshape(-1, 1, 8, 8), max_value=16.0)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(split_seed))
-    n_test = round(len(images) * test_fraction)
-    test, train = order[:n_test], order[n_test:]
+    test, rest = held_out(len(images), test_fraction, split_seed)
+    n_val = round(len(images) * val_fraction)
+    val, train = rest[:n_val], rest[n_val:]
     targets = _labels(labels)
-    loaded = ImageData(images[train], targets[train], images[test], targets[test], DIGIT_NAMES)
+    loaded = ImageData(
+        images[train], targets[train], images[val], targets[val], images[test], targets[test], DIGIT_NAMES
+    )
     return _check_facts("digits", loaded, image_shape, num_classes)
 
 
@@ -111,16 +136,22 @@ class _ArraysOnly(pickle.Unpickler):
         return super().find_class(module, name)  # type: ignore[no-any-return]
 
 
-def digits_split_problems(test_fraction: float) -> list[str]:
-    """A test fraction that would leave the training or the test split of the digits empty."""
-    n_test = round(DIGITS_COUNT * test_fraction)
-    if 1 <= n_test < DIGITS_COUNT:
-        return []
-    empty = "test" if n_test < 1 else "training"
-    return [
-        f"dataset.test_fraction={test_fraction}: leaves the {empty} split of the {DIGITS_COUNT} digits empty; "
-        f"choose a fraction between {1 / DIGITS_COUNT:.4f} and {1 - 1 / DIGITS_COUNT:.4f}"
+def split_problems(option: str, fractions: dict[str, float]) -> list[str]:
+    """Held-out fractions (`{"test": 0.2, "val": 0.1}`) that would leave a split of `option`'s images empty."""
+    count = DIGITS_COUNT if option == "digits" else TRAIN_COUNTS[option]
+    sizes = {name: round(count * fraction) for name, fraction in fractions.items()}
+    problems = [
+        f"dataset.{name}_fraction={fractions[name]}: leaves the {'validation' if name == 'val' else name} split "
+        f"of the {count} {option} images empty; choose at least {1 / count:.5f}"
+        for name, size in sizes.items()
+        if size < 1
     ]
+    if not problems and sum(sizes.values()) >= count:
+        given = " + ".join(f"dataset.{name}_fraction" for name in fractions)
+        problems.append(
+            f"{given} = {sum(fractions.values()):g}: leaves no training images of the {count}; keep the sum below 1"
+        )
+    return problems
 
 
 def missing_files(option: str, root: str) -> list[str]:
@@ -144,10 +175,13 @@ def _missing(option: str, path: Path) -> UserError:
 def cifar10(
     root: str = "data",
     download: bool = False,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
     image_shape: Sequence[int] = (3, 32, 32),
     num_classes: int = 10,
 ) -> ImageData:
-    """CIFAR-10 from its python-pickle batches in `<root>/cifar-10-batches-py` (torchvision's layout)."""
+    """CIFAR-10 from its python-pickle batches in `<root>/cifar-10-batches-py` (torchvision's layout);
+    validation is a seeded `val_fraction` of the training batches."""
     subfolder, names = FILES["cifar10"]
     folder = Path(root).expanduser() / subfolder
     if missing_files("cifar10", root):
@@ -171,23 +205,26 @@ def cifar10(
 
     train = [read(name) for name in names[:-1]]
     test_images, test_labels = read(names[-1])
-    loaded = ImageData(
+    train_and_val = carve_validation(
         torch.cat([images for images, _ in train]),
         torch.cat([labels for _, labels in train]),
-        test_images,
-        test_labels,
-        CIFAR10_NAMES,
+        val_fraction,
+        split_seed,
     )
+    loaded = ImageData(*train_and_val, test_images, test_labels, CIFAR10_NAMES)
     return _check_facts("cifar10", loaded, image_shape, num_classes)
 
 
 def mnist(
     root: str = "data",
     download: bool = False,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
     image_shape: Sequence[int] = (1, 28, 28),
     num_classes: int = 10,
 ) -> ImageData:
-    """MNIST from its idx files in `<root>/MNIST/raw`, read by torchvision."""
+    """MNIST from its idx files in `<root>/MNIST/raw`, read by torchvision; validation is a seeded
+    `val_fraction` of the training files."""
     from torchvision.datasets import MNIST
 
     root_path = Path(root).expanduser()
@@ -197,9 +234,11 @@ def mnist(
         raise _missing("mnist", root_path / FILES["mnist"][0]) from error
     except OSError as error:
         raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
+    train_and_val = carve_validation(
+        _normalise(train.data.unsqueeze(1)), _labels(train.targets), val_fraction, split_seed
+    )
     loaded = ImageData(
-        _normalise(train.data.unsqueeze(1)),
-        _labels(train.targets),
+        *train_and_val,
         _normalise(test.data.unsqueeze(1)),
         _labels(test.targets),
         DIGIT_NAMES,
@@ -209,11 +248,13 @@ def mnist(
 
 def fake(
     train_size: int = 1000,
+    val_size: int = 200,
     test_size: int = 200,
     image_shape: Sequence[int] = (3, 32, 32),
     num_classes: int = 10,
 ) -> ImageData:
-    """torchvision's FakeData: random images and labels, deterministic per index."""
+    """torchvision's FakeData: random images and labels, deterministic per index (test images follow the
+    training ones, validation images the test ones)."""
     from torchvision.datasets import FakeData
     from torchvision.transforms import PILToTensor
 
@@ -226,9 +267,12 @@ def fake(
 
     train_images, train_labels = generate(train_size, 0)
     test_images, test_labels = generate(test_size, train_size)
+    val_images, val_labels = generate(val_size, train_size + test_size)
     return ImageData(
         train_images,
         train_labels,
+        val_images,
+        val_labels,
         test_images,
         test_labels,
         tuple(f"class_{i}" for i in range(num_classes)),

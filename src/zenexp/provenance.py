@@ -14,7 +14,10 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from zenexp.errors import UserError
 from zenexp.rundir import RUN_FILE, read_json, write_json
+
+MAX_THREADS = 1024  # the most torch CPU threads a run may ask for
 
 
 def job_overrides() -> list[str]:
@@ -62,8 +65,11 @@ def registered_by() -> dict[str, str]:
     return modules
 
 
-def write_run_file(output_dir: Path, overrides: list[str]) -> None:
-    """Start the run's record; exclusive: a second run can never take over a run directory."""
+def write_run_file(output_dir: Path, overrides: list[str], threads: int) -> None:
+    """Start the run's record; exclusive: a second run can never take over a run directory.
+
+    `threads`, torch's CPU thread count, is part of the experiment: sums are split across threads, so
+    another count gives other numbers (`rerun` and `resume` use the recorded one)."""
     info = {
         "overrides": overrides,
         "built_in_python": built_in_python(),
@@ -77,6 +83,7 @@ def write_run_file(output_dir: Path, overrides: list[str]) -> None:
         },
         "platform": platform.platform(),
         "git": git_commit(Path.cwd()),
+        "threads": threads,
         "resumed": [],
     }
     write_json(output_dir / RUN_FILE, info, exclusive=True)
@@ -88,6 +95,20 @@ def note_resume(output_dir: Path, step: int, overrides: list[str]) -> None:
     resumed = info["resumed"] if isinstance(info.get("resumed"), list) else []
     info["resumed"] = [*resumed, {"at_step": step, "time": time, "overrides": overrides}]
     write_json(output_dir / RUN_FILE, info)
+
+
+def recorded_threads(output_dir: Path) -> int | None:
+    """The thread count a run recorded, if it did (older runs did not); a file from elsewhere may not ask for
+    more than `MAX_THREADS`."""
+    threads = read_run_file(output_dir).get("threads")
+    if threads is None:
+        return None
+    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= MAX_THREADS:
+        raise UserError(
+            f"{output_dir / RUN_FILE}: threads={threads!r} is not a thread count (1 to {MAX_THREADS}); "
+            f"the file is damaged"
+        )
+    return threads
 
 
 def read_run_file(output_dir: Path) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from zenexp import checkpoint, rundir
 from zenexp.configs import add_to_hydra_store
 from zenexp.errors import UserError
-from zenexp.provenance import read_run_file
+from zenexp.provenance import read_run_file, recorded_threads
 from zenexp.schema import compose_config, options
 
 RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
+THREADS = "trainer.num_threads"
 
 
 def resume_problems(cfg: DictConfig) -> list[str]:
@@ -50,7 +51,11 @@ def resume_problems(cfg: DictConfig) -> list[str]:
 def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[str]:
     """`key: saved -> now` for each resolved value that differs from the run's saved config.yaml."""
     saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
+    if saved.get(THREADS) == 0:  # torch's default: the count the run recorded is what it used
+        saved[THREADS] = recorded_threads(run_dir) or 0
     now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    if now.get(THREADS) == 0 and cfg.get("resume"):  # a resumed run takes its recorded count (train.py)
+        now[THREADS] = saved.get(THREADS)
     keys = sorted((saved.keys() | now.keys()) - allowed)
     return [
         f"{key}: {saved.get(key, '(absent)')} -> {now.get(key, '(absent)')}"
@@ -130,8 +135,12 @@ def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list
 
 
 def rerun_overrides(run_dir: Path) -> list[str]:
-    """The overrides that repeat a run; refused when the code's defaults have changed since."""
+    """The overrides that repeat a run, with its recorded thread count; refused when the code's defaults
+    have changed since."""
     overrides = saved_overrides(run_dir)
+    threads = recorded_threads(run_dir)
+    if threads and not any(override.lstrip("+").startswith(f"{THREADS}=") for override in overrides):
+        overrides.append(f"{THREADS}={threads}")
     changes = config_changes(run_dir, compose_config(overrides), {"resume"})
     if changes:
         listed = "\n".join(f"    {change}" for change in changes)

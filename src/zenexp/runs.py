@@ -1,20 +1,38 @@
-"""The task that runs one job, and continuing or repeating a recorded run from what its directory saved."""
+"""The task that runs one job, and continuing, repeating or evaluating a recorded run from what its
+directory saved."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from hydra_zen import launch, zen
+import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
+from hydra_zen import instantiate, launch, zen
 
+from zenexp import checkpoint, rundir
 from zenexp.checks import check_point, raise_problems, validate_job
-from zenexp.configs import MainConfig
-from zenexp.resuming import rerun_overrides, resume_overrides
-from zenexp.train import RunResult, make_reproducible, train
+from zenexp.configs import MainConfig, TrackerConf, TrackerMode
+from zenexp.data import ImageData
+from zenexp.errors import UserError
+from zenexp.evaluation import Evaluation, plot_confusion
+from zenexp.evaluation import evaluate as evaluate_split
+from zenexp.provenance import recorded_threads
+from zenexp.resuming import THREADS, config_changes, rerun_overrides, resume_overrides, saved_overrides
+from zenexp.schema import compose_config
+from zenexp.tracking import Recorder
+from zenexp.train import RunResult, make_reproducible, resolve_device, train
 
 #: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
 #: The config is resolved by the task itself, after validation has explained any broken interpolation.
 task = zen(train, pre_call=[validate_job, make_reproducible], resolve_pre_call=False)
+
+#: What `zenexp eval` may change: where the data is read, where the model runs, where SwanLab records.
+#: Never the model or the split: the test images must be the ones the run never chose by.
+EVAL_OVERRIDES = ("dataset.root", "dataset.download", "trainer.device", "tracker.mode", "tracker.project")
 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunResult:
@@ -23,7 +41,8 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunResult:
 
 
 def rerun(run_dir: str | Path) -> RunResult:
-    """Run a recorded run again, in a new run directory, from the overrides it saved."""
+    """Run a recorded run again, in a new run directory, from the overrides it saved and with its thread
+    count."""
     return launch_job(rerun_overrides(Path(run_dir)))
 
 
@@ -34,3 +53,89 @@ def launch_job(overrides: list[str]) -> RunResult:
     result = launch(MainConfig, task, overrides=overrides, version_base="1.3").return_value
     assert isinstance(result, RunResult)
     return result
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """A saved model's evaluation on the test split, and where it was written."""
+
+    evaluation: Evaluation
+    classes: tuple[str, ...]
+    checkpoint: Path
+    epoch: int  # the last epoch the model finished
+    json: Path
+    png: Path
+
+
+def evaluate_run(
+    run_dir: str | Path, checkpoint_name: str = "best", overrides: Sequence[str] = ()
+) -> EvalResult:
+    """Evaluate a run's saved model (`best`: the model kept, whose test accuracy `summary.json` reports;
+    or `last`) on the test split; write `eval.json` (`eval_last.json`) and the confusion matrix's picture
+    in the run directory, and record both in a SwanLab run unless `tracker.mode=disabled`."""
+    run_dir = Path(run_dir)
+    if checkpoint_name not in ("best", "last"):
+        raise UserError(f"--checkpoint {checkpoint_name}: choose best (the model kept) or last")
+    _check_eval_overrides(overrides)
+    point = [*saved_overrides(run_dir), *overrides]
+    raise_problems(check_point(point, with_hydra=False))
+    cfg = compose_config(point)
+    changes = config_changes(run_dir, cfg, {*EVAL_OVERRIDES, THREADS})
+    if changes:
+        listed = "\n".join(f"    {change}" for change in changes)
+        raise UserError(f"{run_dir}: the config its overrides give today differs from the run's:\n{listed}")
+    path = run_dir / rundir.CHECKPOINT_DIR / (rundir.BEST if checkpoint_name == "best" else rundir.LAST)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint; the run has not finished an epoch")
+    state = checkpoint.read(path, to_resume=False)
+    device = resolve_device(cfg.trainer.device)
+    model = instantiate(cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({error})") from error
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recorded_threads(run_dir) or cfg.trainer.num_threads or threads)
+    try:
+        data: ImageData = instantiate(cfg.dataset)().to(device)
+        evaluation = evaluate_split(model.to(device), *data.split("test"), data.classes)
+    finally:
+        torch.set_num_threads(threads)
+    epoch = int(state["position"]["epoch"]) - 1
+    suffix = "" if checkpoint_name == "best" else f"_{checkpoint_name}"
+    json_path, png = run_dir / f"eval{suffix}.json", run_dir / f"confusion_matrix{suffix}.png"
+    record = {
+        "checkpoint": str(path.relative_to(run_dir)),
+        "epoch": epoch,
+        "step": state["position"]["step"],
+        "overrides": list(overrides),
+        **evaluation.metrics("test"),
+        "classes": list(data.classes),
+        "confusion_matrix": evaluation.confusion,
+    }
+    rundir.write_json(json_path, record)
+    plot_confusion(evaluation, data.classes, f"{run_dir.name}, {path.name} (epoch {epoch}): test split", png)
+    tracker = instantiate(cfg.tracker)
+    assert isinstance(tracker, TrackerConf)
+    if tracker.mode is not TrackerMode.disabled:
+        name = f"eval {state['position']['experiment_name']} ({path.name})"
+        settings = dataclasses.replace(
+            tracker, tags=[*tracker.tags, "eval"], description=f"evaluation of {run_dir}"
+        )
+        with Recorder(settings, cfg, run_dir, name, metrics_file=False) as recorder:
+            recorder.log(evaluation.metrics("test"), 0)
+            recorder.log_image("test/confusion_matrix", png, 0)
+    return EvalResult(evaluation, data.classes, path, epoch, json_path, png)
+
+
+def _check_eval_overrides(overrides: Sequence[str]) -> None:
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException as error:
+        raise UserError(str(error).splitlines()[0]) from error
+    for override in parsed:
+        if override.key_or_group not in EVAL_OVERRIDES or override.package is not None:
+            raise UserError(
+                f"zenexp eval: {override.input_line}: only {', '.join(EVAL_OVERRIDES)} may change (the model and "
+                f"the test split are the run's own)"
+            )

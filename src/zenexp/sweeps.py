@@ -120,7 +120,9 @@ class SweepRecorder(Callback):
             log.error(
                 "job failed: %s", error, exc_info=failure if isinstance(failure, BaseException) else None
             )
-        status = {"status": "finished" if error is None else "failed", "error": error}
+        status: dict[str, Any] = {"status": "finished" if error is None else "failed", "error": error}
+        if error is None and getattr(job_return.return_value, "stopped_early", False):
+            status["stopped_early"] = True
         rundir.write_json(run_dir / STATUS_FILE, status)
         if config.hydra.mode == RunMode.MULTIRUN:
             write_sweep_summary(Path(config.hydra.sweep.dir))

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 from urllib.parse import SplitResult, urlsplit
 
 from omegaconf import DictConfig, OmegaConf
@@ -150,12 +150,15 @@ class Recorder:
         experiment_name: str,
         continues: tuple[str | None, int] | None = None,
         group: str | None = None,
+        metrics_file: bool = True,  # False: SwanLab only (an evaluation of a finished run)
     ) -> None:
         self.output_dir = output_dir
         self.run_id: str | None = None
         if continues is not None:
             keep_metrics_until(output_dir, continues[1])
-        self._metrics: TextIO = open(output_dir / METRICS_FILE, "a", encoding="utf-8")
+        self._metrics: TextIO | None = (
+            open(output_dir / METRICS_FILE, "a", encoding="utf-8") if metrics_file else None
+        )
         self._swanlab = settings.mode is not TrackerMode.disabled
         if self._swanlab:
             self._start_swanlab(settings, config, experiment_name, continues, group)
@@ -240,16 +243,25 @@ class Recorder:
                 pass
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
-        self._metrics.write(json.dumps({"step": step, **metrics}) + "\n")
-        self._metrics.flush()
+        if self._metrics is not None:
+            self._metrics.write(json.dumps({"step": step, **metrics}) + "\n")
+            self._metrics.flush()
         self._log_to_swanlab(metrics, step)
 
-    def summarise(self, metrics: Mapping[str, float], step: int) -> None:
-        """Record the final metrics: `summary.json`, and SwanLab's `final/...` values."""
-        write_json(self.output_dir / SUMMARY_FILE, dict(metrics))
+    def log_image(self, name: str, png: Path, step: int) -> None:
+        """A picture, to SwanLab only (the run directory holds the file itself)."""
+        if self._swanlab:
+            import swanlab
+
+            self._log_to_swanlab({name: swanlab.Image(str(png))}, step)
+
+    def summarise(self, metrics: Mapping[str, float], step: int, facts: Mapping[str, bool]) -> None:
+        """Record the final metrics and facts (`stopped_early`): `summary.json`, and SwanLab's `final/...`
+        values (numbers only)."""
+        write_json(self.output_dir / SUMMARY_FILE, {**metrics, **facts})
         self._log_to_swanlab({f"final/{name}": value for name, value in metrics.items()}, step)
 
-    def _log_to_swanlab(self, metrics: Mapping[str, float], step: int) -> None:
+    def _log_to_swanlab(self, metrics: Mapping[str, Any], step: int) -> None:
         if self._swanlab:
             import swanlab
 
@@ -267,7 +279,8 @@ class Recorder:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._metrics.close()
+        if self._metrics is not None:
+            self._metrics.close()
         if not self._swanlab:
             return
         import swanlab

@@ -1,4 +1,5 @@
-"""The task: load data, train, evaluate, checkpoint, record, and return a `RunResult`."""
+"""The task: load data, train, validate each epoch, checkpoint, test the model kept, record, and return a
+`RunResult`."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from zenexp import checkpoint, provenance, rundir
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
 from zenexp.data import ImageData
 from zenexp.errors import UserError
+from zenexp.evaluation import evaluate
 from zenexp.interrupts import Interrupted, deferred_signals
 from zenexp.progress import Progress
 from zenexp.tracking import Recorder
@@ -32,19 +35,21 @@ from zenexp.tracking import Recorder
 log = logging.getLogger("zenexp")
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-EVAL_BATCH_SIZE = 1024
+SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler]
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a finished run returns: its final metrics and its run directory."""
+    """What a finished run returns: its final metrics, its run directory, and whether it stopped early."""
 
     metrics: dict[str, float]
     output_dir: Path
+    stopped_early: bool = False
 
     def __float__(self) -> float:
-        """The objective of hyper-parameter searches (`hydra/sweeper=optuna`): the test accuracy."""
-        return self.metrics["test_accuracy"]
+        """The objective of hyper-parameter searches (`hydra/sweeper=optuna`): the validation accuracy of
+        the model kept (the test split is never used to choose)."""
+        return self.metrics["val_accuracy"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,6 +82,7 @@ def train(
     dataset: Callable[[], ImageData],
     model: nn.Module,
     optim: OptimizerFactory,
+    scheduler: SchedulerFactory,
     trainer: TrainerConf,
     tracker: TrackerConf,
     seed: int,
@@ -87,17 +93,19 @@ def train(
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
     device = resolve_device(trainer.device)
-    if trainer.num_threads:
-        torch.set_num_threads(trainer.num_threads)
+    threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
+    if threads:
+        torch.set_num_threads(threads)
 
     data = dataset().to(device)  # once: batches are sliced on the device
     model.to(device)
     optimizer = optim(model.parameters())
+    schedule = scheduler(optimizer)
     # torch.compile gives a module (typed as a callable) wrapping `model`; checkpoints save `model` itself.
     network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
     checkpoints = output_dir / CHECKPOINT_DIR
     if resume:
-        position = checkpoint.load(checkpoints / LAST, model, optimizer)
+        position = checkpoint.load(checkpoints / LAST, model, optimizer, schedule)
     else:
         name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
@@ -112,20 +120,22 @@ def train(
         provenance.note_resume(output_dir, position.step, overrides)
         log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
     else:
-        provenance.write_run_file(output_dir, overrides)
+        provenance.write_run_file(output_dir, overrides, torch.get_num_threads())
     # The config that gives this run's result (a resume may have added epochs).
     rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
 
     def save(name: str = LAST) -> None:
-        checkpoint.save(checkpoints, name, model, optimizer, position)
+        checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
 
     log.info(
-        "training %s on %d %s images, %d epochs, on %s",
+        "training %s on %d %s images (%d for validation), %d epochs, on %s, torch threads %d",
         type(model).__name__,
         len(data.train_labels),
         "x".join(map(str, data.train_images.shape[1:])),
+        len(data.val_labels),
         trainer.epochs,
         device,
+        torch.get_num_threads(),
     )
     continues = (position.tracker_run_id, position.step) if resume else None
     sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
@@ -138,39 +148,89 @@ def train(
                 save()
                 raise Interrupted(signum, output_dir)
 
-        while position.epoch <= trainer.epochs:
+        while position.epoch <= trainer.epochs and not position.stopped_early:
+            learning_rate = optimizer.param_groups[0]["lr"]
             speed = train_epoch(
                 network, optimizer, data, trainer, position, recorder, save, stop_if_interrupted
             )
-            accuracy, class_accuracy = evaluate(network, data)
-            train_loss = position.epoch_loss.item() / position.step_in_epoch
-            epoch_metrics = {
-                "train/epoch_loss": train_loss,
-                "test/accuracy": accuracy,
-                "train/images_per_s": speed,
-            }
-            recorder.log({**epoch_metrics, "epoch": position.epoch}, position.step)
-            log.info(
-                "epoch %d/%d: train loss %.4f, test accuracy %.4f",
-                position.epoch,
-                trainer.epochs,
-                train_loss,
-                accuracy,
-            )
-            position.metrics = {"train_loss": train_loss, "test_accuracy": accuracy}
-            position.metrics |= {
-                f"test_accuracy/{c}": a for c, a in zip(data.classes, class_accuracy, strict=True)
-            }
-            position.epoch, position.step_in_epoch = position.epoch + 1, 0
-            position.epoch_loss = torch.zeros_like(position.epoch_loss)
-            if accuracy > position.best_accuracy:
-                position.best_accuracy = accuracy
+            if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
                 save(BEST)
             save()
+        # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
+        model.load_state_dict(checkpoint.read(checkpoints / BEST)["model"])
+        test = evaluate(network, *data.split("test"), data.classes)
         rundir.save_torch(output_dir / "model.pt", model.state_dict())
-        recorder.summarise(position.metrics, position.step)
+        metrics = {
+            **position.metrics,
+            "epochs": position.epoch - 1,
+            "best_epoch": position.best_epoch,
+            "val_accuracy": position.best_val_accuracy,
+            **test.metrics("test"),
+        }
+        recorder.summarise(metrics, position.step, {"stopped_early": position.stopped_early})
+    log.info(
+        "test accuracy %.4f, of the model of epoch %d (best validation accuracy %.4f)",
+        test.accuracy,
+        position.best_epoch,
+        position.best_val_accuracy,
+    )
     log.info("run recorded in %s", output_dir)
-    return RunResult(dict(position.metrics), output_dir)
+    return RunResult(metrics, output_dir, position.stopped_early)
+
+
+def end_epoch(
+    model: nn.Module,
+    schedule: LRScheduler,
+    data: ImageData,
+    trainer: TrainerConf,
+    position: Position,
+    recorder: Recorder,
+    learning_rate: float,
+    speed: float,
+) -> bool:
+    """Validate, record, step the scheduler, and decide on stopping early; whether this epoch's model is the
+    best so far (by validation accuracy)."""
+    val = evaluate(model, *data.split("val"), data.classes)
+    train_loss = position.epoch_loss.item() / position.step_in_epoch
+    epoch_metrics = {
+        "train/epoch_loss": train_loss,
+        "val/loss": val.loss,
+        "val/accuracy": val.accuracy,
+        "train/lr": learning_rate,
+        "train/images_per_s": speed,
+    }
+    recorder.log({**epoch_metrics, "epoch": position.epoch}, position.step)
+    log.info(
+        "epoch %d/%d: train loss %.4f, validation loss %.4f, accuracy %.4f",
+        position.epoch,
+        trainer.epochs,
+        train_loss,
+        val.loss,
+        val.accuracy,
+    )
+    position.metrics = {"train_loss": train_loss}
+    schedule.step()
+    improved = val.accuracy > position.best_val_accuracy
+    if improved:
+        position.best_val_accuracy, position.best_epoch = val.accuracy, position.epoch
+        position.epochs_without_improvement = 0
+    else:
+        position.epochs_without_improvement += 1
+    patience = trainer.early_stop_patience
+    waited_enough = patience is not None and position.epochs_without_improvement >= patience
+    if waited_enough and position.epoch < trainer.epochs:
+        position.stopped_early = True
+        log.info(
+            "stopping early after epoch %d: validation accuracy has not improved for %d epochs "
+            "(best %.4f, epoch %d)",
+            position.epoch,
+            patience,
+            position.best_val_accuracy,
+            position.best_epoch,
+        )
+    position.epoch, position.step_in_epoch = position.epoch + 1, 0
+    position.epoch_loss = torch.zeros_like(position.epoch_loss)
+    return improved
 
 
 def train_epoch(
@@ -207,6 +267,8 @@ def train_epoch(
                 loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if trainer.grad_clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip_norm)
             optimizer.step()
             position.step, position.step_in_epoch = position.step + 1, i + 1
             position.epoch_loss += loss.detach()
@@ -224,18 +286,3 @@ def train_epoch(
     position.batch_order = generator.get_state()  # the next epoch's order follows from here
     position.epoch_loss.item()  # wait for the device before reading the clock
     return images / (time.perf_counter() - started)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: ImageData) -> tuple[float, list[float]]:
-    """Accuracy on the test split, overall and per class."""
-    model.eval()
-    images, labels = data.test_images, data.test_labels
-    predictions = torch.cat(
-        [model(images[i : i + EVAL_BATCH_SIZE]).argmax(1) for i in range(0, len(labels), EVAL_BATCH_SIZE)]
-    )
-    correct = predictions == labels
-    num_classes = len(data.classes)
-    per_class_total = torch.bincount(labels, minlength=num_classes).clamp(min=1)
-    per_class_correct = torch.bincount(labels[correct], minlength=num_classes)
-    return correct.float().mean().item(), (per_class_correct / per_class_total).tolist()

@@ -64,3 +64,6 @@ def finish(
     error: str | None = None,
     async_log_timeout: int | None = None,
 ) -> None: ...
+
+class Image:
+    def __init__(self, data_or_path: str, caption: str | None = None) -> None: ...
