@@ -97,8 +97,10 @@ def zenexp_training(batch_size: int, steps: int, tracker: str = "offline") -> fl
         "model=net",
         "dataset=fake",
         f"dataset.train_size={batch_size * steps}",
+        "dataset.val_size=100",
         "dataset.test_size=100",
         f"trainer.batch_size={batch_size}",
+        "trainer.num_threads=0",  # torch's default, as in the other two pipelines
         "trainer.epochs=2",
         f"tracker.mode={tracker}",
     ]

@@ -72,6 +72,7 @@ class SwanLabRun:
         self.start: Any = None
         self.finish: Any = None
         self.scalars: dict[str, list[tuple[int, float]]] = {}
+        self.media: dict[str, list[Any]] = {}  # images: key -> records
         reader = DataStoreReader()
         (log_file,) = folder.glob("run-*.swanlab")
         reader.open(log_file)
@@ -83,6 +84,8 @@ class SwanLabRun:
                 self.start = record.start
             elif kind == "finish":
                 self.finish = record.finish
+            elif kind == "media":
+                self.media.setdefault(record.media.key, []).append(record.media)
             elif kind == "scalar":
                 self.scalars.setdefault(record.scalar.key, []).append(
                     (record.scalar.step, record.scalar.value.number)

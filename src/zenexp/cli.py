@@ -20,10 +20,10 @@ from omegaconf import DictConfig
 from zenexp import UserError, compare, rundir, sweeps, task
 from zenexp.checks import check_point, raise_problems, sweep_points
 from zenexp.configs import add_to_hydra_store
+from zenexp.evaluation import confusion_table
 from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
 from zenexp.resuming import rerun_overrides, resume_overrides
-from zenexp.evaluation import confusion_table
 from zenexp.runs import EVAL_OVERRIDES, evaluate_run, launch_job
 from zenexp.schema import CONFIG_NAME
 from zenexp.train import RunResult

@@ -285,9 +285,13 @@ class TrainerConf:
         int | None, Ge(1), Doc("also checkpoint every this many steps (every epoch always)")
     ] = None
     device: Annotated[str, Doc("auto (cuda when present, else cpu), cpu, cuda or cuda:N")] = "auto"
+    # One thread by default: the same numbers on any machine, and no collapse when other processes share the
+    # cores (README, "Threads"; benchmarks/threads.py).
     num_threads: Annotated[
-        int, Interval(ge=0, le=1024), Doc("CPU threads for torch; 0: torch's default (recorded in run.json)")
-    ] = 0
+        int,
+        Interval(ge=0, le=1024),
+        Doc("CPU threads for torch; 0: torch's default, every core (the count used is recorded in run.json)"),
+    ] = 1
     precision: Annotated[Precision, Doc("fp32, or bf16 mixed precision (autocast)")] = Precision.fp32
     compile: Annotated[bool, Doc("torch.compile the model: slow first steps, faster after")] = False
     early_stop_patience: Annotated[

@@ -139,18 +139,17 @@ class _ArraysOnly(pickle.Unpickler):
 def split_problems(option: str, fractions: dict[str, float]) -> list[str]:
     """Held-out fractions (`{"test": 0.2, "val": 0.1}`) that would leave a split of `option`'s images empty."""
     count = DIGITS_COUNT if option == "digits" else TRAIN_COUNTS[option]
+    images = "digits" if option == "digits" else f"{TITLES[option]} training images"
     sizes = {name: round(count * fraction) for name, fraction in fractions.items()}
+    given = " and ".join(f"dataset.{name}_fraction={fraction}" for name, fraction in fractions.items())
     problems = [
-        f"dataset.{name}_fraction={fractions[name]}: leaves the {'validation' if name == 'val' else name} split "
-        f"of the {count} {option} images empty; choose at least {1 / count:.5f}"
+        f"dataset.{name}_fraction={fractions[name]}: leaves the {'validation' if name == 'val' else name} "
+        f"split of the {count} {images} empty; choose at least {1 / count:.5f}"
         for name, size in sizes.items()
         if size < 1
     ]
     if not problems and sum(sizes.values()) >= count:
-        given = " + ".join(f"dataset.{name}_fraction" for name in fractions)
-        problems.append(
-            f"{given} = {sum(fractions.values()):g}: leaves no training images of the {count}; keep the sum below 1"
-        )
+        problems.append(f"{given}: leave no training split of the {count} {images}; keep the sum below 1")
     return problems
 
 

@@ -50,9 +50,7 @@ def resume_problems(cfg: DictConfig) -> list[str]:
 
 def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[str]:
     """`key: saved -> now` for each resolved value that differs from the run's saved config.yaml."""
-    saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
-    if saved.get(THREADS) == 0:  # torch's default: the count the run recorded is what it used
-        saved[THREADS] = recorded_threads(run_dir) or 0
+    saved = saved_config(run_dir)
     now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     if now.get(THREADS) == 0 and cfg.get("resume"):  # a resumed run takes its recorded count (train.py)
         now[THREADS] = saved.get(THREADS)
@@ -62,6 +60,15 @@ def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[st
         for key in keys
         if saved.get(key) != now.get(key)
     ]
+
+
+def saved_config(run_dir: Path) -> dict[str, Any]:
+    """The run's resolved config, flat, with the thread count it ran with where it asked for torch's
+    default (`trainer.num_threads=0`, recorded in run.json)."""
+    saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
+    if saved.get(THREADS) == 0:
+        saved[THREADS] = recorded_threads(run_dir) or 0
+    return saved
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -138,8 +145,9 @@ def rerun_overrides(run_dir: Path) -> list[str]:
     """The overrides that repeat a run, with its recorded thread count; refused when the code's defaults
     have changed since."""
     overrides = saved_overrides(run_dir)
-    threads = recorded_threads(run_dir)
-    if threads and not any(override.lstrip("+").startswith(f"{THREADS}=") for override in overrides):
+    threads = saved_config(run_dir).get(THREADS)
+    if threads:  # the count it ran with, also where it asked for torch's default (which differs by machine)
+        overrides = [o for o in overrides if not o.lstrip("+").startswith(f"{THREADS}=")]
         overrides.append(f"{THREADS}={threads}")
     changes = config_changes(run_dir, compose_config(overrides), {"resume"})
     if changes:

@@ -14,6 +14,7 @@ from torch import nn
 from zenexp.configs import (
     AdamConf,
     CIFAR10Conf,
+    CosineConf,
     DigitsConf,
     FakeDataConf,
     LargeConf,
@@ -21,6 +22,7 @@ from zenexp.configs import (
     NetConf,
     SGDConf,
     SmallConf,
+    StepConf,
     TrackerConf,
     TrackerMode,
     TrainerConf,
@@ -39,8 +41,11 @@ def good_edits() -> None:
     AdamConf(lr=3e-4, weight_decay=0.01)
 
     NetConf(image_shape=(3, 32, 32), num_classes=10, hidden=64, dropout=0.5)
-    DigitsConf(test_fraction=0.3, split_seed=1)
-    CIFAR10Conf(root="~/data", download=True)
+    DigitsConf(test_fraction=0.3, val_fraction=0.1, split_seed=1)
+    CIFAR10Conf(root="~/data", download=True, val_fraction=0.2)
+    StepConf(step_size=2, gamma=0.5)
+    CosineConf(T_max=10, eta_min=0.0)
+    TrainerConf(early_stop_patience=3, grad_clip_norm=1.0)
     MNISTConf(root="/data")
     FakeDataConf(train_size=64, image_shape=(1, 28, 28), num_classes=3)
 
@@ -56,6 +61,8 @@ def good_edits() -> None:
 def wrong_field_names() -> None:
     SGDConf(lrr=0.1)  # type: ignore[call-arg]
     AdamConf(momentum=0.9)  # type: ignore[call-arg]
+    StepConf(step=2)  # type: ignore[call-arg]
+    CosineConf(t_max=2)  # type: ignore[call-arg]
     NetConf(hiden=64)  # type: ignore[call-arg]
     SmallConf(width=64)  # type: ignore[call-arg]
     LargeConf(layers=3)  # type: ignore[call-arg]
@@ -96,6 +103,7 @@ def wrong_types_in_assignments(
     fake: FakeDataConf,
     trainer: TrainerConf,
     tracker: TrackerConf,
+    step: StepConf,
 ) -> None:
     sgd.momentum = "0.9"  # type: ignore[assignment]
     adam.lr = None  # type: ignore[assignment]
@@ -107,6 +115,10 @@ def wrong_types_in_assignments(
     mnist.download = "no"  # type: ignore[assignment]
     fake.train_size = 1.0  # type: ignore[assignment]
     trainer.epochs = 2.5  # type: ignore[assignment]
+    trainer.early_stop_patience = "3"  # type: ignore[assignment]
+    trainer.grad_clip_norm = "1.0"  # type: ignore[assignment]
+    step.gamma = "0.5"  # type: ignore[assignment]
+    digits.val_fraction = None  # type: ignore[assignment]
     tracker.tags = "a,b"  # type: ignore[assignment]
 
 

@@ -12,13 +12,16 @@ from zenexp import MainConfig
 from zenexp.configs import (
     AdamConf,
     CIFAR10Conf,
+    CosineConf,
     DigitsConf,
     FakeDataConf,
     LargeConf,
     MNISTConf,
     NetConf,
+    NoSchedulerConf,
     SGDConf,
     SmallConf,
+    StepConf,
     TrainerConf,
 )
 from zenexp.data import ImageData
@@ -37,6 +40,9 @@ def my_loader(size: int = 10) -> ImageData:
 MyModelConf = builds(MyModel, populate_full_signature=True)
 MyLoaderConf = builds(my_loader, zen_partial=True, populate_full_signature=True)
 MyOptimConf = builds(torch.optim.RMSprop, zen_partial=True, populate_full_signature=True)
+MySchedulerConf = builds(
+    torch.optim.lr_scheduler.ExponentialLR, zen_partial=True, populate_full_signature=True
+)
 
 
 def every_config_fits_its_slot() -> None:
@@ -48,6 +54,10 @@ def every_config_fits_its_slot() -> None:
     cfg.model = NetConf()
     cfg.dataset = FakeDataConf()
     cfg.optim = MyOptimConf()
+    MainConfig(scheduler=StepConf(step_size=3, gamma=0.5))
+    MainConfig(scheduler=CosineConf(eta_min=1e-5), optim=AdamConf())
+    cfg.scheduler = NoSchedulerConf()
+    cfg.scheduler = MySchedulerConf(gamma=0.9)
 
 
 def a_config_in_the_wrong_slot() -> None:
@@ -62,6 +72,9 @@ def a_config_in_the_wrong_slot() -> None:
     MainConfig(dataset=MyModelConf())  # type: ignore[arg-type]
     MainConfig(trainer=SGDConf())  # type: ignore[arg-type]
     MainConfig(seed="0")  # type: ignore[arg-type]
+    MainConfig(scheduler=SGDConf())  # type: ignore[arg-type]
+    MainConfig(optim=StepConf())  # type: ignore[arg-type]
+    MainConfig(scheduler=MyOptimConf())  # type: ignore[arg-type]
 
 
 def a_config_assigned_to_the_wrong_slot(cfg: MainConfig) -> None:
@@ -69,3 +82,5 @@ def a_config_assigned_to_the_wrong_slot(cfg: MainConfig) -> None:
     cfg.optim = LargeConf()  # type: ignore[assignment]
     cfg.dataset = SGDConf()  # type: ignore[assignment]
     cfg.model = MyLoaderConf()  # type: ignore[assignment]
+    cfg.scheduler = CosineConf  # type: ignore[assignment]
+    cfg.scheduler = AdamConf()  # type: ignore[assignment]
