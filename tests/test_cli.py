@@ -68,6 +68,8 @@ def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
     assert OmegaConf.to_container(dataset) == {
         "root": "data",
         "download": False,
+        "val_fraction": 0.1,
+        "split_seed": 0,
         "image_shape": [3, 32, 32],
         "num_classes": 10,
         "_target_": "zenexp.data.cifar10",

@@ -92,5 +92,5 @@ def test_the_dashboard_shows_the_run_and_its_loss_chart(
     assert "zenexp" in project and "dashboard-check" in project  # the project and its run
     experiment = page("/experiment/1")
     assert "dashboard-check" in experiment and "Finished" in experiment
-    assert "train/loss" in experiment and "test/accuracy" in experiment  # chart titles
+    assert "train/loss" in experiment and "val/accuracy" in experiment  # chart titles
     assert experiment.count("<canvas") >= 2  # drawn charts

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hydra.core.config_store import ConfigStore
 from PIL import Image
 
 from tests.conftest import QUICK, SwanLabRun, cli, run_dirs
+from zenexp.schema import compose_config
 
 TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours
 
@@ -80,7 +82,7 @@ def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> 
     assert "Traceback" in submitit_logs and "RuntimeError: mat1 and mat2 shapes" in submitit_logs
 
 
-def test_the_shipped_optuna_search_runs(in_tmp_path: Path) -> None:
+def test_the_shipped_optuna_search_maximises_validation_accuracy(in_tmp_path: Path) -> None:
     done = cli("-m", "hydra/sweeper=lr_model_search", "hydra.sweeper.n_trials=3", *QUICK)
     assert done.returncode == 0, done.stderr
     jobs = summary(in_tmp_path)["jobs"]
@@ -88,7 +90,15 @@ def test_the_shipped_optuna_search_runs(in_tmp_path: Path) -> None:
     assert all(job["status"] == "finished" for job in jobs)
     assert all(any(o.startswith("model=") for o in job["overrides"]) for job in jobs)
     best = (sweep_dir(in_tmp_path) / "optimization_results.yaml").read_text()
-    assert "best_value: " + str(max(job["metrics"]["test_accuracy"] for job in jobs)) in best
+    assert "best_value: " + str(max(job["metrics"]["val_accuracy"] for job in jobs)) in best
+
+
+def test_the_shipped_search_leaves_trials_to_tpe() -> None:
+    search = ConfigStore.instance().load("hydra/sweeper/lr_model_search.yaml").node
+    composed = compose_config(["hydra/sweeper=lr_model_search"], with_hydra=True).hydra.sweeper
+    assert composed.sampler._target_ == "optuna.samplers.TPESampler"
+    assert composed.n_trials == search.n_trials == 12 and composed.sampler.n_startup_trials == 4
+    assert composed.n_trials > composed.sampler.n_startup_trials  # else every trial is random
 
 
 def test_compare_shows_a_table_and_draws_the_curves(in_tmp_path: Path) -> None:
@@ -99,7 +109,7 @@ def test_compare_shows_a_table_and_draws_the_curves(in_tmp_path: Path) -> None:
     done = cli("compare", str(sweep))
     assert done.returncode == 0, done.stderr
     header, first, second = done.stdout.splitlines()[:3]
-    assert header.split()[:4] == ["run", "status", "test_accuracy", "train_loss"]
+    assert header.split()[:5] == ["run", "status", "val_accuracy", "test_accuracy", "train_loss"]
     accuracies = [float(line.split()[2]) for line in (first, second)]
     assert accuracies == sorted(accuracies, reverse=True)
     assert "optim.lr=0.05" in done.stdout and "optim.lr=0.001" in done.stdout

@@ -239,8 +239,9 @@ class AdamConf(PartialTargets[type[torch.optim.Adam]]):
 
 @hydrated_dataclass(ConstantLR, zen_partial=True)
 class NoSchedulerConf(PartialTargets[type[ConstantLR]]):
-    """The optimizer's learning rate, unchanged (the default): ConstantLR with factor 1, so that every run
-    has a scheduler to step and to checkpoint."""
+    """The learning rate as the optimizer sets it (the default): ConstantLR with factor 1.
+
+    A scheduler that changes nothing, so that every run has one to step and to checkpoint."""
 
     factor: Annotated[float, Interval(gt=0, le=1), Doc("multiplies the learning rate (1: unchanged)")] = 1.0
     total_iters: Annotated[int, Ge(0), Doc("epochs the factor applies for")] = 0

@@ -13,7 +13,7 @@ from typing_extensions import Doc
 from zenexp.configs import SLOTS, Fixed, MainConfig
 from zenexp.schema import HYDRA_KEYS, describe_bounds, options
 
-GROUPS = ("model", "dataset", "optim")
+GROUPS = ("model", "dataset", "optim", "scheduler")
 PRESETS = "experiment"
 USAGE = """\
 usage: zenexp [group=option ...] [field=value ...]   train and record one run
@@ -22,6 +22,7 @@ usage: zenexp [group=option ...] [field=value ...]   train and record one run
        zenexp resume RUN_DIR [trainer.epochs=N]      continue a run from its last checkpoint
        zenexp rerun RUN_DIR                          run a recorded run again; compare its metrics
        zenexp compare DIR... [--sort M] [--png F]    runs or sweeps side by side: a table and curves
+       zenexp eval RUN_DIR [--checkpoint best|last]  the saved model on the test split: per class, confusion
        zenexp --cfg job [overrides ...]              print the composed config; run nothing
        zenexp --hydra-help                           Hydra's own options
 """
