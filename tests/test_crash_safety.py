@@ -18,6 +18,7 @@ from hydra_zen import launch
 import zenexp
 from tests.conftest import SwanLabRun, cli, read_metrics, run, run_dirs
 from zenexp.provenance import read_run_file
+from zenexp.train import TORCH_DEFAULT_THREADS
 
 # About 630 steps of the large model on digits: long enough to be stopped in the middle. The scheduler all but
 # stops learning after epoch 1, so epoch 2 does not improve the validation accuracy and the run stops early:
@@ -264,3 +265,16 @@ def test_three_hundred_jobs_in_one_process(in_tmp_path: Path) -> None:
     last = batch[-1].return_value.output_dir
     assert SwanLabRun(last).finish.state == 1
     assert threading.active_count() <= threads + 1  # no thread (nor inotify instance) left behind per run
+
+
+def test_each_job_in_a_process_gets_its_own_thread_count(in_tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    one = run(
+        "trainer.num_threads=1", "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "tracker.mode=disabled"
+    )
+    every = run(
+        "trainer.num_threads=0", "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "tracker.mode=disabled"
+    )
+    assert read_run_file(one.output_dir)["threads"] == 1
+    assert read_run_file(every.output_dir)["threads"] == TORCH_DEFAULT_THREADS  # not the job before's 1
+    assert torch.get_num_threads() == before  # given back to the caller's process

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import zenexp
 from tests.conftest import SwanLabRun, cli, run, write_cifar10
 from zenexp.cli import main
 from zenexp.evaluation import Evaluation, confusion_table
@@ -22,7 +23,7 @@ def test_eval_gives_the_test_accuracy_the_run_reported_with_its_confusion_matrix
     saved = json.loads((first.output_dir / "eval.json").read_text())
     summary = json.loads((first.output_dir / "summary.json").read_text())
     assert saved["test_accuracy"] == summary["test_accuracy"] == first.metrics["test_accuracy"]
-    assert saved["checkpoint"] == "checkpoints/best.pt" and saved["epoch"] == summary["best_epoch"]
+    assert saved["checkpoint"] == "checkpoints/best.pt" and saved["epochs_finished"] == summary["best_epoch"]
     matrix = saved["confusion_matrix"]
     assert len(matrix) == 10 and sum(map(sum, matrix)) == 359  # every test image, once
     assert sum(matrix[i][i] for i in range(10)) / 359 == pytest.approx(saved["test_accuracy"])
@@ -49,7 +50,7 @@ def test_eval_of_the_last_checkpoint_and_on_files_moved_elsewhere(in_tmp_path: P
     done = cli("eval", str(first.output_dir), "--checkpoint", "last", "dataset.root=moved")
     assert done.returncode == 0, done.stderr
     saved = json.loads((first.output_dir / "eval_last.json").read_text())
-    assert saved["checkpoint"] == "checkpoints/last.pt" and saved["epoch"] == 2
+    assert saved["checkpoint"] == "checkpoints/last.pt" and saved["epochs_finished"] == 2
     assert saved["overrides"] == ["dataset.root=moved"]
     assert (first.output_dir / "confusion_matrix_last.png").is_file()
     assert not (first.output_dir / "swanlog").exists()  # the run's tracker.mode=disabled holds
@@ -86,7 +87,7 @@ def test_eval_of_a_damaged_or_missing_checkpoint_is_one_line(in_tmp_path: Path) 
     best = first.output_dir / "checkpoints" / "best.pt"
     best.write_bytes(b"not a checkpoint")
     done = cli("eval", str(first.output_dir))
-    assert done.returncode == 1 and f"{best}: cannot evaluate it" in done.stderr
+    assert done.returncode == 1 and f"{best}: cannot use it" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     best.unlink()
     done = cli("eval", str(first.output_dir))
@@ -98,3 +99,16 @@ def test_the_confusion_table_puts_true_classes_in_rows() -> None:
     lines = confusion_table(evaluation, ("cat", "dog")).splitlines()
     assert lines[1].split() == ["cat", "dog", "accuracy"]
     assert lines[2].split() == ["cat", "2", "0", "1.0000"] and lines[3].split() == ["dog", "1", "1", "0.5000"]
+
+
+def test_a_resumed_run_is_evaluated_and_its_older_evaluation_removed(in_tmp_path: Path) -> None:
+    first = run("trainer.epochs=1", "tracker.mode=disabled")
+    assert cli("eval", str(first.output_dir)).returncode == 0
+    resumed = zenexp.resume(first.output_dir, ["trainer.epochs=2"])
+    assert not (first.output_dir / "eval.json").exists()  # it described the model before the resume
+    assert not (first.output_dir / "confusion_matrix.png").exists()
+
+    done = cli("eval", str(first.output_dir))
+    assert done.returncode == 0, done.stderr
+    saved = json.loads((first.output_dir / "eval.json").read_text())
+    assert saved["test_accuracy"] == resumed.metrics["test_accuracy"]

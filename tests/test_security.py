@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -365,3 +366,72 @@ def test_a_long_default_name_is_shortened_and_still_recorded(in_tmp_path: Path) 
     assert name.endswith(
         "trainer.max_steps_per_epoch=3"
     )  # start and end kept, so the name still says what ran
+
+
+def forge(checkpoint: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    state = torch.load(checkpoint, weights_only=True)
+    change(state)
+    torch.save(state, checkpoint)
+
+
+def test_a_resume_the_checkpoints_cannot_honour_is_refused_before_the_run_is_touched(
+    in_tmp_path: Path,
+) -> None:
+    first = run(
+        "scheduler=step", "trainer.epochs=2", "trainer.max_steps_per_epoch=5", "tracker.mode=disabled"
+    )
+    last, best = (first.output_dir / "checkpoints" / name for name in ("last.pt", "best.pt"))
+    pristine = {path: path.read_bytes() for path in (last, best)}
+
+    def refused(expected: str) -> None:
+        before = hashes(first.output_dir)
+        with pytest.raises(zenexp.UserError, match=expected):
+            zenexp.resume(first.output_dir, ["trainer.epochs=3"])
+        assert hashes(first.output_dir) == before
+        for path, content in pristine.items():
+            path.write_bytes(content)
+
+    forge(last, lambda state: state["scheduler"].update(gamma=10.0))  # the config says 0.1
+    refused("scheduler's gamma is 10.0, but the run's config gives 0.1")
+    forge(last, lambda state: state["scheduler"].update(last_epoch="x"))
+    refused("scheduler's last_epoch is not int")
+    forge(last, lambda state: state["position"].update(epoch=-7))
+    refused("position.epoch is -7")
+    best.unlink()
+    refused("best.pt is missing: the run's kept model")
+    large = run("model=large", "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "tracker.mode=disabled")
+    best.write_bytes((large.output_dir / "checkpoints" / "best.pt").read_bytes())
+    refused("best.pt is not this run's model")
+
+
+def test_a_run_that_stopped_early_is_not_resumed_into_nothing(in_tmp_path: Path) -> None:
+    stopped = run(
+        "optim.lr=1e-9", "trainer.early_stop_patience=1", "trainer.epochs=4", "trainer.max_steps_per_epoch=5"
+    )
+    assert stopped.stopped_early and stopped.metrics["epochs"] == 2
+    before = hashes(stopped.output_dir)
+    done = cli("resume", str(stopped.output_dir), "trainer.epochs=8")
+    assert done.returncode == 1 and "the run stopped early after epoch 2" in done.stderr
+    assert hashes(stopped.output_dir) == before
+
+
+def test_a_forged_thread_count_in_a_saved_config_is_one_line(in_tmp_path: Path) -> None:
+    first = run(
+        "trainer.num_threads=0", "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "tracker.mode=disabled"
+    )
+    config = first.output_dir / "config.yaml"
+    config.write_text(config.read_text().replace("num_threads: 0", "num_threads: ${oc.env:SECRET}"))
+    done = cli("rerun", str(first.output_dir), env={"SECRET": "hunter2"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "hunter2" not in done.stderr
+    assert "trainer.num_threads" in done.stderr
+
+
+def test_eval_never_writes_through_a_link_left_in_a_run_directory(in_tmp_path: Path) -> None:
+    first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled")
+    victim = in_tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    (first.output_dir / "confusion_matrix.png").symlink_to(victim)
+    (first.output_dir / "eval.json").symlink_to(victim)
+    assert cli("eval", str(first.output_dir)).returncode == 0
+    assert victim.read_text() == "mine\n"
+    assert not (first.output_dir / "confusion_matrix.png").is_symlink()

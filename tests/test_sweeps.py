@@ -83,7 +83,13 @@ def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> 
 
 
 def test_the_shipped_optuna_search_maximises_validation_accuracy(in_tmp_path: Path) -> None:
-    done = cli("-m", "hydra/sweeper=lr_model_search", "hydra.sweeper.n_trials=3", *QUICK)
+    done = cli(
+        "-m",
+        "hydra/sweeper=lr_model_search",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        *QUICK,
+    )
     assert done.returncode == 0, done.stderr
     jobs = summary(in_tmp_path)["jobs"]
     assert isinstance(jobs, list) and len(jobs) == 3
@@ -133,5 +139,38 @@ def test_compare_sorts_by_a_chosen_metric_and_names_missing_dirs(in_tmp_path: Pa
     assert losses == sorted(losses)
     assert (in_tmp_path / "curves.png").is_file()
 
+    done = cli("compare", str(sweep_dir(in_tmp_path)), "--sort", "accuracy")
+    assert done.returncode == 1 and "--sort accuracy: no run has that metric; choose one of" in done.stderr
+
     done = cli("compare", "no/such/sweep")
     assert done.returncode == 1 and "no such directory: no/such/sweep" in done.stderr
+
+
+def test_a_joblib_job_asking_for_every_core_reruns_with_the_same_threads_and_metrics(
+    in_tmp_path: Path,
+) -> None:
+    # joblib's workers give torch one thread; the basic launcher's process has every core (the issue: test
+    # accuracy 0.245 under joblib, 0.109 when rerun, at lr 0.1).
+    sweep = cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "optim.lr=0.1",
+        "trainer.num_threads=0",
+        "trainer.epochs=1",
+        "tracker.mode=disabled",
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    (job,) = run_dirs(in_tmp_path / "multirun")
+    assert json.loads((job / "run.json").read_text())["threads"] == 1
+
+    done = cli("rerun", str(job))
+    assert done.returncode == 0 and "same metrics as" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_tpe_search_that_would_only_sample_at_random_is_refused(in_tmp_path: Path) -> None:
+    done = cli("check", "-m", "hydra/sweeper=lr_model_search", "hydra.sweeper.n_trials=4")
+    assert done.returncode == 1
+    assert (
+        "hydra.sweeper.n_trials=4: TPE samples the first hydra.sweeper.sampler.n_startup_trials=4"
+        in done.stderr
+    )

@@ -64,7 +64,7 @@ BAD_INPUTS = [
     (
         ["dataset.test_fraction=0.9999"],
         "dataset.test_fraction=0.9999 and dataset.val_fraction=0.1",
-        "leave no training split of the 1797 digits",
+        "hold out 1797 + 180 of the 1797 digits (rounded), leaving none for training",
     ),
     (["dataset.test_fraction=0.0001"], "dataset.test_fraction=0.0001", "test split of the 1797 digits empty"),
     (
@@ -76,7 +76,7 @@ BAD_INPUTS = [
     (
         ["dataset.test_fraction=0.6", "dataset.val_fraction=0.4"],
         "dataset.test_fraction=0.6 and dataset.val_fraction=0.4",
-        "keep the sum below 1",
+        "leaving none for training",
     ),
     (
         ["dataset=cifar10", "dataset.val_fraction=0.00001"],

@@ -101,6 +101,8 @@ def _check_position(position: Any) -> None:
     for name, hint in hints.items():
         if not _fits(position[name], hint):
             raise ValueError(f"its position.{name} is not {hint}")
+        if hint is int and position[name] < (1 if name == "epoch" else 0):
+            raise ValueError(f"its position.{name} is {position[name]}")
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -118,16 +120,49 @@ def _fits(value: Any, hint: Any) -> bool:
     return value is None if hint is type(None) else isinstance(value, hint)
 
 
+# What a scheduler's state holds that changes as it steps; the rest are its settings, from the config.
+SCHEDULER_PROGRESS = {"last_epoch": int, "_step_count": int, "_last_lr": list}
+
+
 def _check_scheduler(saved: Any, scheduler: LRScheduler) -> None:
-    """`load_state_dict` of a scheduler takes any dict silently: the saved state must be this scheduler's."""
-    expected = scheduler.state_dict().keys()
-    if not isinstance(saved, dict) or saved.keys() != expected:
+    """`load_state_dict` of a scheduler takes any dict silently: the saved state must be this scheduler's,
+    with the config's settings and progress of the right types."""
+    fresh = scheduler.state_dict()
+    if not isinstance(saved, dict) or saved.keys() != fresh.keys():
         raise ValueError(f"its scheduler state is not {type(scheduler).__name__}'s")
+    for key, value in fresh.items():
+        kind = SCHEDULER_PROGRESS.get(key)
+        if kind is None and saved[key] != value:
+            raise ValueError(f"its scheduler's {key} is {saved[key]!r}, but the run's config gives {value!r}")
+        if kind is not None and (not isinstance(saved[key], kind) or isinstance(saved[key], bool)):
+            raise ValueError(f"its scheduler's {key} is not {kind.__name__}")
+    if saved["last_epoch"] < 0 or not all(_fits(lr, float) for lr in saved["_last_lr"]):
+        raise ValueError("its scheduler's progress is damaged")
+
+
+def kept_model_problem(directory: Path, last: dict[str, Any]) -> str | None:
+    """What is wrong with best.pt, the model a run keeps and tests at its end, next to `last`, the state
+    the run would continue from (checked before a resume touches anything)."""
+    if last["position"]["best_epoch"] < 1:
+        return None  # no epoch finished yet: no best.pt to keep
+    path = directory / BEST
+    if not path.is_file():
+        return f"{path} is missing: the run's kept model (best validation accuracy) is gone; start the run afresh"
+    try:
+        best = read(path, to_resume=False)
+    except UserError as error:
+        return f"{error}; it is the run's kept model: start the run afresh"
+    shapes = {name: tuple(tensor.shape) for name, tensor in last["model"].items()}
+    if {name: tuple(getattr(t, "shape", ())) for name, t in best["model"].items()} != shapes:
+        return (
+            f"{path} is not this run's model (its weights have other names or shapes); start the run afresh"
+        )
+    return None
 
 
 def _unreadable(path: Path, reason: str, to_resume: bool = True) -> UserError:
     if not to_resume:
-        return UserError(f"{path}: cannot evaluate it: {reason}")
+        return UserError(f"{path}: cannot use it: {reason}")
     other = path.with_name(BEST if path.name != BEST else LAST)
     try:
         epoch = int(torch.load(other, map_location="cpu", weights_only=True)["position"]["epoch"]) - 1

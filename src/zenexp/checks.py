@@ -454,6 +454,21 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
 # ---- the composed hydra config ---------------------------------------------------------------------------
 
 
+def _search_problems(written: dict[str, Any]) -> list[str]:
+    """A TPE search whose trials are all start-up trials samples at random only: not what was asked for."""
+    sweeper = written.get("sweeper") or {}
+    sampler = sweeper.get("sampler") if isinstance(sweeper, dict) else None
+    if not isinstance(sampler, dict) or sampler.get("_target_") != "optuna.samplers.TPESampler":
+        return []
+    trials, startup = sweeper.get("n_trials"), sampler.get("n_startup_trials")
+    if isinstance(trials, int) and isinstance(startup, int) and trials <= startup:
+        return [
+            f"hydra.sweeper.n_trials={trials}: TPE samples the first hydra.sweeper.sampler.n_startup_trials={startup} "
+            f"at random, so it would never choose a trial; run more trials or lower n_startup_trials"
+        ]
+    return []
+
+
 def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
     """The `hydra` part of a job: each target and logging class registered for its part (a callback only
     from registered callbacks, ...), zenexp's guard in place, Hydra's files inside the run directory, no
@@ -478,7 +493,7 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
         )
     if (written.get("hydra_logging") or {}).get("zenexp_guard") != GUARD["verdict"]:
         problems.append("hydra.hydra_logging.zenexp_guard: zenexp's guard must stay; leave it as it is")
-    problems += _names_in_run_dir(hydra, written) + _log_files(written)
+    problems += _names_in_run_dir(hydra, written) + _log_files(written) + _search_problems(written)
     for section in ("run", "sweep"):
         raw = _written(written, f"{section}.dir")
         if not before_run or raw == _written(DEFAULT_HYDRA, f"{section}.dir"):

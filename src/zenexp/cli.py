@@ -126,6 +126,9 @@ def compare_command(args: Sequence[str]) -> int:
     runs = compare.records(options.paths)
     if not runs:
         raise UserError(f"no runs in {', '.join(map(str, options.paths))}")
+    if not any(options.sort in run.metrics for run in runs):
+        known = sorted({name for run in runs for name in run.metrics if "/" not in name})
+        raise UserError(f"--sort {options.sort}: no run has that metric; choose one of {', '.join(known)}")
     print(compare.table(runs, options.sort, options.ascending))
     png = options.png or (options.paths[0] if len(options.paths) == 1 else Path.cwd()) / "curves.png"
     print(f"\ncurves: {compare.plot_curves(runs, png)}")
@@ -146,14 +149,16 @@ def eval_command(args: Sequence[str]) -> int:
         help="best: the model kept, by validation accuracy (default; summary.json's test_accuracy is its); "
         "last: the model of the last epoch",
     )
-    parser.add_argument("overrides", nargs="*", help=f"only {', '.join(EVAL_OVERRIDES)}")
-    options = parser.parse_intermixed_args(args)
-    done = evaluate_run(options.run_dir, options.checkpoint, options.overrides)
+    parser.epilog = f"overrides (optional, after RUN_DIR): only {', '.join(EVAL_OVERRIDES)}"
+    options, overrides = parser.parse_known_args(args)
+    if unknown := [arg for arg in overrides if arg.startswith("-")]:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    done = evaluate_run(options.run_dir, options.checkpoint, overrides)
     result = done.evaluation
     images = sum(map(sum, result.confusion))
     print(
-        f"{done.checkpoint} (epoch {done.epoch}) on the {images} test images: "
-        f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n"
+        f"{done.checkpoint} ({done.epochs_finished} epochs finished, step {done.step}) on the {images} test "
+        f"images: accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n"
     )
     print(confusion_table(result, done.classes))
     print(f"\nwritten: {done.json}, {done.png}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
-from zenexp.rundir import read_metrics
+from zenexp.rundir import read_metrics, write_atomic
 from zenexp.sweeps import RunRecord, read_run, run_dirs
 
 # Runs are ranked by validation accuracy (what chose their models); test accuracy is shown, not ranked by.
@@ -82,6 +83,8 @@ def plot_curves(runs: list[RunRecord], png: Path) -> Path:
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     accuracy_axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(png, dpi=100)
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png", dpi=100)
     plt.close(figure)
+    write_atomic(png, picture.getvalue())  # never through a link someone left in a shared folder
     return png

@@ -144,12 +144,16 @@ def split_problems(option: str, fractions: dict[str, float]) -> list[str]:
     given = " and ".join(f"dataset.{name}_fraction={fraction}" for name, fraction in fractions.items())
     problems = [
         f"dataset.{name}_fraction={fractions[name]}: leaves the {'validation' if name == 'val' else name} "
-        f"split of the {count} {images} empty; choose at least {1 / count:.5f}"
+        f"split of the {count} {images} empty; choose more than {0.5 / count:.6f}"
         for name, size in sizes.items()
         if size < 1
     ]
     if not problems and sum(sizes.values()) >= count:
-        problems.append(f"{given}: leave no training split of the {count} {images}; keep the sum below 1")
+        held = " + ".join(str(size) for size in sizes.values())
+        problems.append(
+            f"{given}: hold out {held} of the {count} {images} (rounded), leaving none for training; "
+            f"choose smaller fractions"
+        )
     return problems
 
 

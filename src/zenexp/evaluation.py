@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,14 +26,6 @@ class Evaluation:
         """`{"test_loss": ..., "test_accuracy": ..., "test_accuracy/cat": ...}` for split `test`."""
         per_class = {f"{split}_accuracy/{name}": value for name, value in self.class_accuracy.items()}
         return {f"{split}_loss": self.loss, f"{split}_accuracy": self.accuracy, **per_class}
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "loss": self.loss,
-            "accuracy": self.accuracy,
-            "class_accuracy": self.class_accuracy,
-            "confusion_matrix": self.confusion,
-        }
 
 
 @torch.no_grad()
@@ -76,8 +67,8 @@ def confusion_table(evaluation: Evaluation, classes: tuple[str, ...]) -> str:
     return "\n".join(["true \\ predicted", header, *rows])
 
 
-def plot_confusion(evaluation: Evaluation, classes: tuple[str, ...], title: str, png: Path) -> Path:
-    """The confusion matrix as a picture: counts in each cell, rows the true classes."""
+def confusion_png(evaluation: Evaluation, classes: tuple[str, ...], title: str) -> bytes:
+    """The confusion matrix as a PNG picture: counts in each cell, rows the true classes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,6 +88,7 @@ def plot_confusion(evaluation: Evaluation, classes: tuple[str, ...], title: str,
             colour = "white" if count > brightest / 2 else "black"
             axes.text(j, i, str(count), ha="center", va="center", color=colour, fontsize="small")
     figure.tight_layout()
-    figure.savefig(png, dpi=100)
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png", dpi=100)
     plt.close(figure)
-    return png
+    return picture.getvalue()

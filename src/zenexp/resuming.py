@@ -36,9 +36,18 @@ def resume_problems(cfg: DictConfig) -> list[str]:
         ]
     try:
         changes = config_changes(run_dir, cfg, RESUMABLE)
-        checkpoint.read(last)
+        state = checkpoint.read(last)
+        kept_model_problem = checkpoint.kept_model_problem(run_dir / rundir.CHECKPOINT_DIR, state)
+        position = state["position"]
     except UserError as error:
         return [f"resume={cfg.resume}: {error}"]
+    if kept_model_problem:
+        return [f"resume={cfg.resume}: {kept_model_problem}"]
+    if position["stopped_early"]:
+        return [
+            f"resume={cfg.resume}: the run stopped early after epoch {position['epoch'] - 1} (validation accuracy "
+            f"had stopped improving), so more epochs would train nothing; start a new run instead"
+        ]
     if changes:
         listed = "\n".join(f"    {change}" for change in changes)
         return [
@@ -145,8 +154,9 @@ def rerun_overrides(run_dir: Path) -> list[str]:
     """The overrides that repeat a run, with its recorded thread count; refused when the code's defaults
     have changed since."""
     overrides = saved_overrides(run_dir)
-    threads = saved_config(run_dir).get(THREADS)
-    if threads:  # the count it ran with, also where it asked for torch's default (which differs by machine)
+    saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
+    threads = recorded_threads(run_dir)
+    if saved.get(THREADS) == 0 and threads:  # torch's default, which differs by machine: the count it had
         overrides = [o for o in overrides if not o.lstrip("+").startswith(f"{THREADS}=")]
         overrides.append(f"{THREADS}={threads}")
     changes = config_changes(run_dir, compose_config(overrides), {"resume"})

@@ -29,6 +29,21 @@ SWEEP_SUMMARY_FILE = "sweep_summary.json"  # in a sweep directory: every job's r
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
 BEST = "best.pt"
+
+
+def eval_files(checkpoint: str) -> tuple[str, str]:
+    """What `zenexp eval` writes for `best` or `last`: the JSON record and the confusion matrix's picture."""
+    suffix = "" if checkpoint == "best" else f"_{checkpoint}"
+    return f"eval{suffix}.json", f"confusion_matrix{suffix}.png"
+
+
+def remove_evaluations(run_dir: Path) -> None:
+    """A resumed run's model changes: earlier evaluations no longer describe it."""
+    for checkpoint in ("best", "last"):
+        for name in eval_files(checkpoint):
+            (run_dir / name).unlink(missing_ok=True)
+
+
 HYDRA_SUBDIR = ".hydra"  # what Hydra writes: config.yaml, hydra.yaml, overrides.yaml
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 

@@ -13,17 +13,15 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
 
-from zenexp import checkpoint, rundir
+from zenexp import checkpoint, evaluation, rundir
 from zenexp.checks import check_point, raise_problems, validate_job
 from zenexp.configs import MainConfig, TrackerConf, TrackerMode
 from zenexp.data import ImageData
 from zenexp.errors import UserError
-from zenexp.evaluation import Evaluation, plot_confusion
-from zenexp.evaluation import evaluate as evaluate_split
 from zenexp.provenance import recorded_threads
 from zenexp.resuming import THREADS, config_changes, rerun_overrides, resume_overrides, saved_overrides
 from zenexp.schema import compose_config
-from zenexp.tracking import Recorder
+from zenexp.tracking import TAGS_MAX, Recorder
 from zenexp.train import RunResult, make_reproducible, resolve_device, train
 
 #: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
@@ -59,10 +57,11 @@ def launch_job(overrides: list[str]) -> RunResult:
 class EvalResult:
     """A saved model's evaluation on the test split, and where it was written."""
 
-    evaluation: Evaluation
+    evaluation: evaluation.Evaluation
     classes: tuple[str, ...]
     checkpoint: Path
-    epoch: int  # the last epoch the model finished
+    epochs_finished: int
+    step: int  # the optimizer steps the model has had
     json: Path
     png: Path
 
@@ -80,7 +79,7 @@ def evaluate_run(
     point = [*saved_overrides(run_dir), *overrides]
     raise_problems(check_point(point, with_hydra=False))
     cfg = compose_config(point)
-    changes = config_changes(run_dir, cfg, {*EVAL_OVERRIDES, THREADS})
+    changes = config_changes(run_dir, cfg, {*EVAL_OVERRIDES, THREADS, "resume"})
     if changes:
         listed = "\n".join(f"    {change}" for change in changes)
         raise UserError(f"{run_dir}: the config its overrides give today differs from the run's:\n{listed}")
@@ -92,40 +91,41 @@ def evaluate_run(
     model = instantiate(cfg.model)
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({error})") from error
+    except Exception as error:  # noqa: BLE001  (shapes, keys, not a mapping: torch raises many kinds)
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({detail})") from error
     threads = torch.get_num_threads()
     torch.set_num_threads(recorded_threads(run_dir) or cfg.trainer.num_threads or threads)
     try:
         data: ImageData = instantiate(cfg.dataset)().to(device)
-        evaluation = evaluate_split(model.to(device), *data.split("test"), data.classes)
+        result = evaluation.evaluate(model.to(device), *data.split("test"), data.classes)
     finally:
         torch.set_num_threads(threads)
-    epoch = int(state["position"]["epoch"]) - 1
-    suffix = "" if checkpoint_name == "best" else f"_{checkpoint_name}"
-    json_path, png = run_dir / f"eval{suffix}.json", run_dir / f"confusion_matrix{suffix}.png"
+    position = state["position"]
+    epochs, step = position["epoch"] - 1, position["step"]  # epochs finished; steps of the model
+    json_path, png = (run_dir / name for name in rundir.eval_files(checkpoint_name))
     record = {
         "checkpoint": str(path.relative_to(run_dir)),
-        "epoch": epoch,
-        "step": state["position"]["step"],
+        "epochs_finished": epochs,
+        "step": step,
         "overrides": list(overrides),
-        **evaluation.metrics("test"),
+        **result.metrics("test"),
         "classes": list(data.classes),
-        "confusion_matrix": evaluation.confusion,
+        "confusion_matrix": result.confusion,
     }
     rundir.write_json(json_path, record)
-    plot_confusion(evaluation, data.classes, f"{run_dir.name}, {path.name} (epoch {epoch}): test split", png)
+    title = f"{run_dir.name}, {path.name} (step {step}): test split"
+    rundir.write_atomic(png, evaluation.confusion_png(result, data.classes, title))
     tracker = instantiate(cfg.tracker)
     assert isinstance(tracker, TrackerConf)
     if tracker.mode is not TrackerMode.disabled:
-        name = f"eval {state['position']['experiment_name']} ({path.name})"
-        settings = dataclasses.replace(
-            tracker, tags=[*tracker.tags, "eval"], description=f"evaluation of {run_dir}"
-        )
+        name = f"eval {position['experiment_name']} ({path.name})"
+        tags = [*tracker.tags, "eval"] if len(tracker.tags) < TAGS_MAX else list(tracker.tags)
+        settings = dataclasses.replace(tracker, tags=tags, description=f"evaluation of {run_dir}")
         with Recorder(settings, cfg, run_dir, name, metrics_file=False) as recorder:
-            recorder.log(evaluation.metrics("test"), 0)
-            recorder.log_image("test/confusion_matrix", png, 0)
-    return EvalResult(evaluation, data.classes, path, epoch, json_path, png)
+            recorder.log(result.metrics("test"), step)
+            recorder.log_image("test/confusion_matrix", png, step)
+    return EvalResult(result, data.classes, path, epochs, step, json_path, png)
 
 
 def _check_eval_overrides(overrides: Sequence[str]) -> None:

@@ -8,7 +8,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -34,6 +35,8 @@ from zenexp.tracking import Recorder
 
 log = logging.getLogger("zenexp")
 
+# torch's own default (every core), read before any run in this process sets another count.
+TORCH_DEFAULT_THREADS = torch.get_num_threads()
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler]
 
@@ -89,13 +92,40 @@ def train(
     resume: str | None,
     zen_cfg: DictConfig,
 ) -> RunResult:
+    """Run the job with its thread count: the config's, else (resuming) the one the run recorded, else
+    torch's default."""
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
+    with torch_threads(threads or TORCH_DEFAULT_THREADS):
+        return _train(dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's CPU thread count for one run, given back after it (jobs in one process do not inherit it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(
+    dataset: Callable[[], ImageData],
+    model: nn.Module,
+    optim: OptimizerFactory,
+    scheduler: SchedulerFactory,
+    trainer: TrainerConf,
+    tracker: TrackerConf,
+    seed: int,
+    resume: str | None,
+    zen_cfg: DictConfig,
+) -> RunResult:
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
     device = resolve_device(trainer.device)
-    threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
-    if threads:
-        torch.set_num_threads(threads)
 
     data = dataset().to(device)  # once: batches are sliced on the device
     model.to(device)
@@ -117,6 +147,7 @@ def train(
     # (until here, a refused or failed resume has left the run it names as it was).
     rundir.begun.add(output_dir.resolve())
     if resume:
+        rundir.remove_evaluations(output_dir)  # they describe the model before this resume
         provenance.note_resume(output_dir, position.step, overrides)
         log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
     else:
@@ -157,7 +188,7 @@ def train(
                 save(BEST)
             save()
         # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
-        model.load_state_dict(checkpoint.read(checkpoints / BEST)["model"])
+        model.load_state_dict(checkpoint.read(checkpoints / BEST, to_resume=False)["model"])
         test = evaluate(network, *data.split("test"), data.classes)
         rundir.save_torch(output_dir / "model.pt", model.state_dict())
         metrics = {
