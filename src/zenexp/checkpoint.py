@@ -140,24 +140,31 @@ def _check_scheduler(saved: Any, scheduler: LRScheduler) -> None:
         raise ValueError("its scheduler's progress is damaged")
 
 
-def kept_model_problem(directory: Path, last: dict[str, Any]) -> str | None:
-    """What is wrong with best.pt, the model a run keeps and tests at its end, next to `last`, the state
-    the run would continue from (checked before a resume touches anything)."""
-    if last["position"]["best_epoch"] < 1:
+def kept_model_problem(directory: Path, position: dict[str, Any]) -> str | None:
+    """What is wrong with best.pt, the model a run keeps and tests at its end, given the `position` the
+    run would continue from (checked before a resume touches anything)."""
+    if position["best_epoch"] < 1:
         return None  # no epoch finished yet: no best.pt to keep
     path = directory / BEST
     if not path.is_file():
         return f"{path} is missing: the run's kept model (best validation accuracy) is gone; start the run afresh"
     try:
-        best = read(path, to_resume=False)
+        read(path, to_resume=False)
     except UserError as error:
         return f"{error}; it is the run's kept model: start the run afresh"
-    shapes = {name: tuple(tensor.shape) for name, tensor in last["model"].items()}
-    if {name: tuple(getattr(t, "shape", ())) for name, t in best["model"].items()} != shapes:
-        return (
+    return None
+
+
+def check_kept_model(path: Path, model: nn.Module) -> None:
+    """best.pt holds weights for `model` (a resume checks this before it touches the run)."""
+    if not path.is_file():
+        return
+    weights = read(path, to_resume=False)["model"]
+    shapes = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    if {name: tuple(getattr(tensor, "shape", ())) for name, tensor in weights.items()} != shapes:
+        raise UserError(
             f"{path} is not this run's model (its weights have other names or shapes); start the run afresh"
         )
-    return None
 
 
 def _unreadable(path: Path, reason: str, to_resume: bool = True) -> UserError:

@@ -36,9 +36,8 @@ def resume_problems(cfg: DictConfig) -> list[str]:
         ]
     try:
         changes = config_changes(run_dir, cfg, RESUMABLE)
-        state = checkpoint.read(last)
-        kept_model_problem = checkpoint.kept_model_problem(run_dir / rundir.CHECKPOINT_DIR, state)
-        position = state["position"]
+        position = checkpoint.read(last)["position"]
+        kept_model_problem = checkpoint.kept_model_problem(run_dir / rundir.CHECKPOINT_DIR, position)
     except UserError as error:
         return [f"resume={cfg.resume}: {error}"]
     if kept_model_problem:

@@ -105,6 +105,10 @@ class SweepRecorder(Callback):
         global last_sweep_dir
         last_sweep_dir = Path(config.hydra.sweep.dir)
 
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # A job begins its run afresh, even in a directory an earlier job of this process trained in.
+        rundir.begun.discard(Path(config.hydra.runtime.output_dir).resolve())
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         run_dir = Path(config.hydra.runtime.output_dir)
         if not run_dir.is_dir():  # refused before it started: nothing to record

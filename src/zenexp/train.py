@@ -136,6 +136,7 @@ def _train(
     checkpoints = output_dir / CHECKPOINT_DIR
     if resume:
         position = checkpoint.load(checkpoints / LAST, model, optimizer, schedule)
+        checkpoint.check_kept_model(checkpoints / BEST, model)
     else:
         name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
