@@ -33,7 +33,7 @@ def test_eval_gives_the_test_accuracy_the_run_reported_with_its_confusion_matrix
     assert "true \\ predicted" in done.stdout and done.stdout.count("\n") > 12
 
     png = Image.open(first.output_dir / "confusion_matrix.png")
-    assert png.size[0] > 400 and len(set(png.convert("RGB").getdata())) > 10  # drawn, not blank
+    assert png.size[0] > 400 and len(set(png.convert("RGB").get_flattened_data())) > 10  # drawn, not blank
     evaluation = SwanLabRun(first.output_dir, part=1)  # the run's own SwanLab run is part 0
     assert evaluation.start.name == "eval trainer.epochs=2 (best.pt)" and "eval" in list(
         evaluation.start.tags
