@@ -108,7 +108,7 @@ def test_a_resumed_run_is_evaluated_and_its_older_evaluation_removed(in_tmp_path
     assert not (first.output_dir / "eval.json").exists()  # it described the model before the resume
     assert not (first.output_dir / "confusion_matrix.png").exists()
 
-    done = cli("eval", str(first.output_dir))
-    assert done.returncode == 0, done.stderr
+    evaluated = zenexp.evaluate_run(first.output_dir, "best", ["tracker.mode=disabled"])  # the Python API
     saved = json.loads((first.output_dir / "eval.json").read_text())
-    assert saved["test_accuracy"] == resumed.metrics["test_accuracy"]
+    assert saved["test_accuracy"] == evaluated.evaluation.accuracy == resumed.metrics["test_accuracy"]
+    assert evaluated.json == first.output_dir / "eval.json"

@@ -8,9 +8,9 @@ job.return_value.metrics["test_accuracy"]
 
 from zenexp.configs import MainConfig, add_to_hydra_store
 from zenexp.errors import UserError
-from zenexp.runs import rerun, resume, task
+from zenexp.runs import evaluate_run, rerun, resume, task
 from zenexp.train import RunResult
 
-__all__ = ["MainConfig", "RunResult", "UserError", "rerun", "resume", "task"]
+__all__ = ["MainConfig", "RunResult", "UserError", "evaluate_run", "rerun", "resume", "task"]
 
 add_to_hydra_store()
