@@ -116,7 +116,9 @@ def rerun_command(args: Sequence[str]) -> int:
 def compare_command(args: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="zenexp compare", description="Compare runs from their own files.")
     parser.add_argument("paths", nargs="+", type=Path, help="run directories, or sweep directories")
-    parser.add_argument("--sort", default="val_accuracy", help="the metric to sort by (default val_accuracy)")
+    parser.add_argument(
+        "--sort", help="the metric to sort by (default val_accuracy: what chose each run's model)"
+    )
     parser.add_argument("--ascending", action="store_true", help="smallest first (for a loss)")
     parser.add_argument("--png", type=Path, help="where to draw the curves (default: in the one sweep given)")
     options = parser.parse_args(args)
@@ -126,10 +128,10 @@ def compare_command(args: Sequence[str]) -> int:
     runs = compare.records(options.paths)
     if not runs:
         raise UserError(f"no runs in {', '.join(map(str, options.paths))}")
-    if not any(options.sort in run.metrics for run in runs):
-        known = sorted({name for run in runs for name in run.metrics if "/" not in name})
+    known = sorted({name for run in runs for name in run.metrics if "/" not in name})
+    if options.sort and known and not any(options.sort in run.metrics for run in runs):
         raise UserError(f"--sort {options.sort}: no run has that metric; choose one of {', '.join(known)}")
-    print(compare.table(runs, options.sort, options.ascending))
+    print(compare.table(runs, options.sort or "val_accuracy", options.ascending))
     png = options.png or (options.paths[0] if len(options.paths) == 1 else Path.cwd()) / "curves.png"
     print(f"\ncurves: {compare.plot_curves(runs, png)}")
     return 0
