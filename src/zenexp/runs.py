@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
@@ -22,7 +21,14 @@ from zenexp.provenance import recorded_threads
 from zenexp.resuming import THREADS, config_changes, rerun_overrides, resume_overrides, saved_overrides
 from zenexp.schema import compose_config
 from zenexp.tracking import TAGS_MAX, Recorder
-from zenexp.train import RunResult, make_reproducible, resolve_device, train
+from zenexp.train import (
+    TORCH_DEFAULT_THREADS,
+    RunResult,
+    make_reproducible,
+    resolve_device,
+    torch_threads,
+    train,
+)
 
 #: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
 #: The config is resolved by the task itself, after validation has explained any broken interpolation.
@@ -94,13 +100,9 @@ def evaluate_run(
     except Exception as error:  # noqa: BLE001  (shapes, keys, not a mapping: torch raises many kinds)
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({detail})") from error
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recorded_threads(run_dir) or cfg.trainer.num_threads or threads)
-    try:
+    with torch_threads(recorded_threads(run_dir) or cfg.trainer.num_threads or TORCH_DEFAULT_THREADS):
         data: ImageData = instantiate(cfg.dataset)().to(device)
         result = evaluation.evaluate(model.to(device), *data.split("test"), data.classes)
-    finally:
-        torch.set_num_threads(threads)
     position = state["position"]
     epochs, step = position["epoch"] - 1, position["step"]  # epochs finished; steps of the model
     json_path, png = (run_dir / name for name in rundir.eval_files(checkpoint_name))
