@@ -81,25 +81,6 @@ def make_reproducible(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
 
 
-def train(
-    dataset: Callable[[], ImageData],
-    model: nn.Module,
-    optim: OptimizerFactory,
-    scheduler: SchedulerFactory,
-    trainer: TrainerConf,
-    tracker: TrackerConf,
-    seed: int,
-    resume: str | None,
-    zen_cfg: DictConfig,
-) -> RunResult:
-    """Run the job with its thread count: the config's, else (resuming) the one the run recorded, else
-    torch's default."""
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
-    with torch_threads(threads or TORCH_DEFAULT_THREADS):
-        return _train(dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg)
-
-
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """torch's CPU thread count for one run, given back after it (jobs in one process do not inherit it)."""
@@ -111,7 +92,7 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _train(
+def train(
     dataset: Callable[[], ImageData],
     model: nn.Module,
     optim: OptimizerFactory,
@@ -126,6 +107,10 @@ def _train(
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
     device = resolve_device(trainer.device)
+    # The thread count the training runs with: the config's, else (resuming) the one the run recorded, else
+    # torch's default.
+    threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
+    threads = threads or TORCH_DEFAULT_THREADS
 
     data = dataset().to(device)  # once: batches are sliced on the device
     model.to(device)
@@ -152,7 +137,7 @@ def _train(
         provenance.note_resume(output_dir, position.step, overrides)
         log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
     else:
-        provenance.write_run_file(output_dir, overrides, torch.get_num_threads())
+        provenance.write_run_file(output_dir, overrides, threads)
     # The config that gives this run's result (a resume may have added epochs).
     rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
 
@@ -167,13 +152,13 @@ def _train(
         len(data.val_labels),
         trainer.epochs,
         device,
-        torch.get_num_threads(),
+        threads,
     )
     continues = (position.tracker_run_id, position.step) if resume else None
     sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
     recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues, group=sweep)
     position.tracker_run_id = position.tracker_run_id or recorder.run_id
-    with recorder, deferred_signals() as interrupted:
+    with recorder, deferred_signals() as interrupted, torch_threads(threads):
 
         def stop_if_interrupted() -> None:
             if (signum := interrupted()) is not None:
