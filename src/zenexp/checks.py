@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import math
 import os
 import re
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args, get_origin, get_type_hints
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -33,6 +35,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import (
     ConfigAttributeError,
@@ -53,6 +56,7 @@ from zenexp.schema import (
     bounds,
     compose_config,
     describe_bounds,
+    is_group_choice,
     join,
     options,
     plain,
@@ -109,10 +113,135 @@ def check_point(overrides: Sequence[str], with_hydra: bool = True) -> list[str]:
     return check_hydra(cfg.hydra) + check_config(_task_part(cfg))
 
 
+def check_points(points: Sequence[Sequence[str]]) -> dict[int, list[str]]:
+    """The problems of each job of a sweep (by index; valid jobs left out), at the cost of a few jobs.
+
+    Jobs that choose the same config groups share one composed config. The first of them is checked whole;
+    in the others, each value that differs from the first's is checked against its field's declared type
+    and bounds alone (once per distinct value). A job that sets a field other checks combine (the data, the
+    tracker, the device, ...) or writes an interpolation, and every job of a group whose first job has
+    problems, is checked whole, as is a job whose values reach into `hydra`.
+    """
+    groups: dict[tuple[str, ...], list[int]] = {}
+    parsed: dict[int, list[Override]] = {}
+    failures = {}
+    for index, point in enumerate(points):
+        if problems := check_overrides(point):
+            failures[index] = problems
+            continue
+        parsed[index] = _parser().parse_overrides(list(point))
+        choices = tuple(str(o.input_line) for o in parsed[index] if is_group_choice(o))
+        groups.setdefault(choices, []).append(index)
+    checked: dict[str, list[str] | None] = {}  # one value's problems, by its override line
+    for choices, members in groups.items():
+        first, *others = members
+        base = _composed_base(choices)
+        failures[first] = _whole(points[first], base, parsed[first])
+        first_values = {o.input_line: o.key_or_group for o in _values(parsed[first])}
+        for index in others:
+            values = _values(parsed[index])
+            differing = [o for o in values if o.input_line not in first_values]
+            light = None
+            if (
+                base is not None
+                and not failures[first]
+                and {o.key_or_group for o in values} == set(first_values.values())
+            ):
+                for override in differing:
+                    line = str(override.input_line)
+                    if line not in checked:
+                        checked[line] = _value_problems(base[0], override)
+                light = [checked[str(o.input_line)] for o in differing]
+            if light is None or None in light:
+                failures[index] = _whole(points[index], base, parsed[index])
+            else:
+                failures[index] = [problem for problems in light for problem in problems or []]
+    return {index: problems for index, problems in sorted(failures.items()) if problems}
+
+
+def _values(overrides: list[Override]) -> list[Override]:
+    return [override for override in overrides if not is_group_choice(override)]
+
+
+def _composed_base(choices: tuple[str, ...]) -> tuple[DictConfig, list[str]] | None:
+    """The task config of these choices and the problems of its `hydra` part; None when it does not compose."""
+    try:
+        cfg = compose_config(choices, with_hydra=True)
+    except (HydraException, OmegaConfBaseException):
+        return None
+    return _task_part(cfg), check_hydra(cfg.hydra)
+
+
+def _whole(
+    point: Sequence[str], base: tuple[DictConfig, list[str]] | None, overrides: list[Override]
+) -> list[str]:
+    """Every problem of one job: its values applied to a copy of its composed config, the way Hydra applies
+    them (`ConfigLoaderImpl._apply_overrides_to_config`), or composed from scratch when that cannot say."""
+    values = _values(overrides)
+    if base is None or any(o.key_or_group.startswith("hydra") for o in values):
+        return check_point(point)
+    task_cfg, hydra_problems = base
+    cfg = copy.deepcopy(task_cfg)
+    try:
+        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    except (HydraException, OmegaConfBaseException):
+        return check_point(point)  # which override fails, and why
+    return hydra_problems + check_config(cfg)
+
+
+# Fields that the checks of a whole config combine with others: a job setting one is checked whole.
+COMBINED = ("dataset", "tracker", "resume", "model.image_shape", "trainer.device", "hydra")
+
+
+def _value_problems(cfg: DictConfig, override: Override) -> list[str] | None:
+    """The problems of one `key=value` against its field's declared type and bounds; None when only the
+    whole config can tell (an interpolation, a key added or removed, a field other checks combine)."""
+    key, line = override.key_or_group, str(override.input_line)
+    value = override.value()
+    if (
+        override.is_delete()
+        or override.is_add()
+        or override.is_force_add()
+        or key.split(".")[0] in COMBINED
+        or key.startswith(COMBINED)
+        or "${" in line
+        or isinstance(value, (dict, list))
+    ):
+        return None
+    parent_path, _, name = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_path) if parent_path else cfg
+    schema = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        return None
+    hint = get_type_hints(schema, include_extras=True).get(name)
+    if hint is None:
+        return None
+    probe = _probe(schema)
+    try:
+        probe[name] = value  # OmegaConf's own validation of the declared type
+    except OmegaConfBaseException as error:
+        return [f"{line}: {_first_line(error)}"]
+    if get_origin(hint) is not Annotated:
+        return []
+    return list(_check_value(key, probe[name], get_args(hint)))
+
+
+@functools.cache
+def _parser() -> OverridesParser:
+    return OverridesParser.create()  # stateless, and costly to make (~0.5 ms)
+
+
+@functools.cache
+def _probe(schema: type) -> DictConfig:
+    """An empty structured config of `schema`, to validate single values against."""
+    probe: DictConfig = OmegaConf.structured(schema)
+    return probe
+
+
 def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
     """The jobs a basic-sweeper multirun would launch: `a=1,2 b=x,y` gives four."""
     try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        parsed = _parser().parse_overrides(list(overrides))
     except OverrideParseException:
         return [list(overrides)]  # check_point names the line that does not parse
     for override in parsed:
@@ -150,9 +279,14 @@ def check_guarded(root: DictConfig) -> str:
     global _passed
     if _passed is not None and _passed() is root:
         return "checked"
-    # In a sweep, `root` holds what every job shares (Hydra leaves the swept values out); each job is
-    # checked again, with its own values, when it starts (`validate_job`).
-    problems = check_hydra(root.hydra) + check_config(_task_part(root), plain(root.hydra.overrides.task))
+    overrides = plain(root.hydra.overrides.task)
+    if root.hydra.mode == RunMode.MULTIRUN:
+        # A sweep's root leaves the swept values out (`model=net` is checked against the default dataset, not
+        # the swept ones): here only what no swept value can change; each job is checked whole when it starts
+        # (`validate_job`), before anything of its task is built.
+        problems = check_hydra(root.hydra) + check_overrides(overrides)
+    else:
+        problems = check_hydra(root.hydra) + check_config(_task_part(root), overrides)
     try:
         raise_problems(problems)
     except UserError as error:
@@ -187,7 +321,7 @@ def _task_part(cfg: DictConfig) -> DictConfig:
 
 def check_overrides(overrides: Sequence[str]) -> list[str]:
     """Refuse overrides that do not parse, and those of `_target_`, `_partial_`, `_zen_target`, ..."""
-    parser = OverridesParser.create()
+    parser = _parser()
     problems = []
     for line in overrides:
         try:
@@ -252,7 +386,7 @@ def _keys(value: Any) -> Iterator[str]:
 
 def explain_compose_error(overrides: Sequence[str]) -> list[str]:
     """Compose with each override on its own (after the group choices) to say which ones fail and why."""
-    lines = [str(o.input_line) for o in OverridesParser.create().parse_overrides(list(overrides))]
+    lines = [str(o.input_line) for o in _parser().parse_overrides(list(overrides))]
     choices = [line for line in lines if options(_key(line)) or _key(line) in EXTRAS]
     problems = [_compose_problem(choices[:i], choice) for i, choice in enumerate(choices)]
     if not any(problems):
@@ -502,9 +636,21 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
             problems.append(
                 f"hydra.{section}.dir={raw}: give a path; zenexp's own resolvers are not for overrides"
             )
+        elif section == "sweep" and _continues_sweep(written, Path(str(hydra.sweep.dir))):
+            continue  # the sweeper checks that its ledger plans these very jobs
         else:
             problems += _new_dir_problems(f"hydra.{section}.dir", str(hydra[section].dir))
     return problems
+
+
+# The sweepers that finish a sweep in its own directory, from its ledger (hydra_plugins.zenexp_sweepers).
+LEDGER_SWEEPERS = {f"hydra_plugins.zenexp_sweepers.{name}" for name in ("GridSweeper", "OptunaSearch")}
+
+
+def _continues_sweep(written: dict[str, Any], sweep_dir: Path) -> bool:
+    sweeper = written.get("sweeper") or {}
+    target = sweeper.get("_target_") if isinstance(sweeper, dict) else None
+    return target in LEDGER_SWEEPERS and (sweep_dir / rundir.SWEEP_FILE).is_file()
 
 
 def _section(path: str) -> str:

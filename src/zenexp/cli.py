@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 from hydra._internal.utils import get_args_parser
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from zenexp import UserError, compare, rundir, sweeps, task
-from zenexp.checks import check_point, raise_problems, sweep_points
+from zenexp import UserError, compare, ledger, rundir, sweeps, task
+from zenexp.checks import check_points, raise_problems, sweep_points
 from zenexp.configs import add_to_hydra_store
 from zenexp.evaluation import confusion_table
 from zenexp.helptext import help_text
@@ -74,19 +77,29 @@ def run(args: list[str]) -> None:
     finally:
         if sweeps.last_sweep_dir is not None:  # a sweep ran: summarise it, failed jobs included
             runs = sweeps.write_sweep_summary(sweeps.last_sweep_dir)
-            finished = sum(run.status == "finished" for run in runs)
-            print(
-                f"\n{finished} of {len(runs)} jobs finished; {sweeps.last_sweep_dir / rundir.SWEEP_SUMMARY_FILE}"
-            )
+            print(f"\n{sweep_outcome(runs)}; {sweeps.last_sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
             print(compare.table(runs))
+    if sweeps.last_sweep_dir is not None and any(run.status != "finished" for run in runs):
+        print(f"finish the sweep with: zenexp resume {sweeps.last_sweep_dir}", file=sys.stderr)
+        sys.exit(1)
+
+
+def sweep_outcome(runs: Sequence[sweeps.RunRecord]) -> str:
+    """`3 of 4 jobs finished (1 failed)`"""
+    counts = Counter(run.status for run in runs)
+    others = ", ".join(f"{counts[status]} {status}" for status in sweeps.STATUSES[1:] if counts[status])
+    return f"{counts['finished']} of {len(runs)} jobs finished" + (f" ({others})" if others else "")
 
 
 def resume_args(args: Sequence[str]) -> list[str]:
-    """`resume RUN_DIR [overrides]`: the run's own overrides, the new ones, and where to continue."""
+    """`resume RUN_DIR [overrides]`: the run's own overrides, the new ones, and where to continue; `resume
+    SWEEP_DIR [hydra overrides]`: the sweep's own command, in its directory."""
     if not args or "=" in args[0]:
-        raise UserError("usage: zenexp resume RUN_DIR [trainer.epochs=N]")
-    run_dir, *overrides = args
-    return resume_overrides(run_dir, overrides)
+        raise UserError("usage: zenexp resume RUN_DIR [trainer.epochs=N], or zenexp resume SWEEP_DIR")
+    path, *overrides = args
+    if (Path(path) / rundir.SWEEP_FILE).is_file():
+        return ledger.resume_overrides(Path(path), overrides)
+    return resume_overrides(path, overrides)
 
 
 def rerun_command(args: Sequence[str]) -> int:
@@ -175,7 +188,7 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
         points = sweep_points(overrides)
     else:  # a single run, or a sweeper that chooses its own points: check what is fixed
         points = [overrides]
-    failures = {i: problems for i, point in enumerate(points) if (problems := check_point(point))}
+    failures = check_points(points)
     if quiet and failures and os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise_problems(next(iter(failures.values())))  # with the traceback asked for
     if len(points) == 1 and failures:
@@ -203,7 +216,13 @@ def _run(cfg: DictConfig) -> RunResult:
         return task(cfg)
     except Exception as error:
         user_error = _user_error(error)
-        if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # One line in the sweep's console and the job's status.json (its log has the traceback); the
+            # other jobs run on.
+            raise sweeps.JobFailed(sweeps.one_line(user_error or error)) from error
+        if user_error is None:
             raise
         raise SystemExit(f"zenexp: error: {user_error}") from None
 

@@ -341,7 +341,7 @@ def slot_defaults(filled: set[str]) -> list[Any]:
     filled in Python takes none (`null`), so the config given is the one that runs, and `group=option`
     still replaces it (see `clear_slot_first`). An `experiment` preset, if chosen, comes last."""
     choices = [{group: None if group in filled else option} for group, option in SLOTS.items()]
-    return ["_self_", *choices, {"experiment": None}]
+    return ["_self_", *choices, {"experiment": None}, {"override hydra/sweeper": "grid"}]
 
 
 @dataclass
@@ -466,14 +466,22 @@ experiment_store(preset(dataset="cifar10", model="net", optim="sgd", values=LESS
 experiment_store(preset(dataset="fake", model="net", optim="sgd", values=LESSON), name="lesson_fake")
 
 # A ready search, `-m hydra/sweeper=lr_model_search` (needs zenexp[sweep]): Optuna's TPE over the learning
-# rate and the model, maximising validation accuracy (`float(RunResult)`). TPE samples at random for its
+# rate and the model, maximising validation accuracy (`float(RunResult)`), its study in the sweep directory. TPE samples at random for its
 # first `n_startup_trials` (Optuna's default is 10), so the search takes 4 random trials, then 8 by TPE.
 # A plain dict on top of the plugin's own `optuna` config; the plugin's config classes fail to merge under
 # Hydra 1.3 on Python >= 3.10.
 SEARCH_STARTUP_TRIALS, SEARCH_TRIALS = 4, 12
+# zenexp's sweepers (hydra_plugins.zenexp_sweepers): Hydra's own, with a ledger that lets `zenexp resume`
+# finish a sweep. `grid`, Hydra's basic sweeper so, is the default.
+store(
+    {"_target_": "hydra_plugins.zenexp_sweepers.GridSweeper", "max_batch_size": None, "params": None},
+    group="hydra/sweeper",
+    name="grid",
+)
 store(
     {
         "defaults": ["optuna", "_self_"],
+        "_target_": "hydra_plugins.zenexp_sweepers.OptunaSearch",
         "direction": "maximize",
         "n_trials": SEARCH_TRIALS,
         "n_jobs": 1,

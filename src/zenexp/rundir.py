@@ -7,12 +7,14 @@ damaged or shared is read with one clear line, never a traceback.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import itertools
 import json
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,11 @@ RUN_FILE = "run.json"  # overrides, versions, git commit, resumes
 CONFIG_FILE = "config.yaml"  # the resolved config that gives the run's result
 METRICS_FILE = "metrics.jsonl"  # one record per log call
 SUMMARY_FILE = "summary.json"  # the final metrics
-STATUS_FILE = "status.json"  # finished or failed, and the error
+STATUS_FILE = "status.json"  # finished, failed or aborted, and the error or the signal
+SWEEP_FILE = "sweep.json"  # in a sweep directory: the ledger of every job, written before the first starts
 SWEEP_SUMMARY_FILE = "sweep_summary.json"  # in a sweep directory: every job's record
+ATTEMPTS_DIR = ".attempts"  # in a sweep directory: earlier attempts of jobs a resume ran again from the start
+LOCK_FILE = ".lock"  # held by the process running the run (or the sweep)
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
 BEST = "best.pt"
@@ -94,6 +99,47 @@ def save_torch(path: Path, value: Any) -> None:
     torch.save(value, buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, buffer.getvalue())
+
+
+def write_status(run_dir: Path, status: str, **facts: Any) -> None:
+    """`status.json`: finished, failed (with the error) or aborted (with the signal)."""
+    write_json(run_dir / STATUS_FILE, {"status": status, "error": None, **facts})
+
+
+@contextmanager
+def in_use(folder: Path, what: str) -> Iterator[None]:
+    """Hold `folder`'s lock while inside: a second process running the same run or sweep is refused in one
+    line. The kernel lets go of it when the process dies, however it dies."""
+    try:
+        descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise UserError(f"cannot lock {folder / LOCK_FILE}: {error.strerror or error}") from error
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise UserError(
+            f"{folder}: another zenexp process is running this {what}; wait for it to end, or stop it"
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def is_in_use(folder: Path) -> bool:
+    """Whether another process holds `folder`'s lock (without making a lock file where there is none)."""
+    try:
+        descriptor = os.open(folder / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 # ---- reading ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, get_args, get_type_hints
 from annotated_types import Ge, GroupedMetadata, Gt, Le, Lt
 from hydra import compose, initialize
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_NAME = "zenexp"
@@ -34,6 +35,13 @@ def compose_config(overrides: Sequence[str], with_hydra: bool = False) -> DictCo
     """The config Hydra composes from zenexp's store and `overrides`; nothing runs."""
     with initialize(version_base="1.3", config_path=None):
         return compose(CONFIG_NAME, overrides=list(overrides), return_hydra_config=with_hydra)
+
+
+def is_group_choice(override: Override) -> bool:
+    """What Hydra reads as choosing a config (`model=large`, `hydra/launcher=joblib`), not setting a value."""
+    key = override.key_or_group
+    is_group = "/" in key or isinstance(ConfigStore.instance().repo.get(key), dict)
+    return override.package is not None or (is_group and not isinstance(override.value(), dict))
 
 
 def options(group: str) -> list[str]:

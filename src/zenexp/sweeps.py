@@ -12,18 +12,32 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import rundir
+from zenexp import ledger, rundir
 from zenexp.errors import UserError
 from zenexp.rundir import HYDRA_SUBDIR, METRICS_FILE, STATUS_FILE, SUMMARY_FILE, SWEEP_SUMMARY_FILE
 
 log = logging.getLogger("zenexp")
 
+STATUSES = ("finished", "failed", "aborted", "did not finish", "not started", "damaged")
+
 #: The sweep directory of the last multirun this process started (for the command line's final summary).
 last_sweep_dir: Path | None = None
+
+
+class JobFailed(CompactHydraException):
+    """A sweep's job that failed, in one line (its log has the traceback): Hydra prints it as it is."""
+
+
+def one_line(error: Any) -> str:
+    """A job's failure as one line: a zenexp error as it is, any other with its type."""
+    if isinstance(error, (JobFailed, UserError)):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 @dataclass(frozen=True)
@@ -32,7 +46,9 @@ class RunRecord:
 
     run_dir: Path
     overrides: list[str]
-    status: str  # finished, failed, "did not finish" (running, killed, never started), or damaged
+    # finished, failed, aborted (stopped by a signal), "did not finish" (running, or killed), "not started"
+    # (a sweep's job that never began), or damaged
+    status: str
     error: str | None
     metrics: dict[str, float]
 
@@ -56,6 +72,8 @@ def read_run(run_dir: Path) -> RunRecord:
         status: dict[str, Any] = {"status": "did not finish", "error": None}
         if (run_dir / STATUS_FILE).is_file():
             status = rundir.read_json(run_dir / STATUS_FILE)
+        elif not (run_dir / rundir.RUN_FILE).is_file():
+            status = {"status": "not started", "error": None}
         metrics: dict[str, Any] = {}
         if (run_dir / SUMMARY_FILE).is_file():
             metrics = rundir.read_json(run_dir / SUMMARY_FILE)
@@ -65,13 +83,35 @@ def read_run(run_dir: Path) -> RunRecord:
         k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     listed = [str(o) for o in overrides] if isinstance(overrides, list) else []
-    return RunRecord(run_dir, listed, str(status.get("status")), status.get("error"), numbers)
+    said = status.get("error")
+    if status.get("status") == "aborted":
+        said = f"stopped by {status.get('signal')}"
+    return RunRecord(run_dir, listed, str(status.get("status")), None if said is None else str(said), numbers)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """The run directories of a sweep, in job order."""
     jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / HYDRA_SUBDIR).is_dir()]
     return sorted(jobs, key=lambda p: (len(p.name), p.name))
+
+
+def sweep_runs(sweep_dir: Path) -> list[RunRecord]:
+    """Every job of a sweep: those its ledger plans (`not started` when they never began), then any other job
+    folder (a search's trials)."""
+    planned: list[RunRecord] = []
+    if (sweep_dir / rundir.SWEEP_FILE).is_file():
+        try:
+            jobs = ledger.read(sweep_dir).jobs
+        except UserError as error:
+            return [RunRecord(sweep_dir, [], "damaged", str(error), {})]
+        for job in jobs:
+            folder = sweep_dir / job.job
+            started = (folder / HYDRA_SUBDIR).is_dir()
+            planned.append(
+                read_run(folder) if started else RunRecord(folder, job.overrides, "not started", None, {})
+            )
+    names = {record.run_dir.name for record in planned}
+    return planned + [read_run(job) for job in job_dirs(sweep_dir) if job.name not in names]
 
 
 def run_dirs(paths: list[Path]) -> list[Path]:
@@ -87,12 +127,11 @@ def run_dirs(paths: list[Path]) -> list[Path]:
 
 def write_sweep_summary(sweep_dir: Path) -> list[RunRecord]:
     """Write `sweep_summary.json` from the jobs' own records (atomically: jobs may finish together)."""
-    records = [read_run(job) for job in job_dirs(sweep_dir)]
+    records = sweep_runs(sweep_dir)
     summary = {
         "sweep_dir": str(sweep_dir),
         "jobs": [record.as_json() for record in records],
-        "finished": sum(record.status == "finished" for record in records),
-        "failed": sum(record.status != "finished" for record in records),
+        **{status: sum(r.status == status for r in records) for status in STATUSES},
     }
     rundir.write_json(sweep_dir / SWEEP_SUMMARY_FILE, summary)
     return records
@@ -111,24 +150,28 @@ class SweepRecorder(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         run_dir = Path(config.hydra.runtime.output_dir)
+        sweep = config.hydra.mode == RunMode.MULTIRUN
+        name = f"job {config.hydra.job.num}" if sweep else "run"
         if not run_dir.is_dir():  # refused before it started: nothing to record
             return
-        if run_dir.resolve() not in rundir.begun and (
-            config.get("resume") or (run_dir / rundir.RUN_FILE).exists()
-        ):
-            return  # refused or failed before it began, in a run that is not this job's: leave that run as it was
-        error = None
-        if job_return.status is JobStatus.FAILED:
+        if job_return.status is JobStatus.COMPLETED:
+            result = job_return.return_value
+            facts = {"stopped_early": True} if getattr(result, "stopped_early", False) else {}
+            rundir.write_status(run_dir, "finished", **facts)
+            if sweep:
+                log.info("%s finished: val_accuracy %.4f (%s)", name, float(result), run_dir)
+        else:
             failure = job_return._return_value
-            error = f"{type(failure).__name__}: {failure}"
+            error = one_line(failure)
+            cause = failure.__cause__ if isinstance(failure, JobFailed) else failure
             log.error(
-                "job failed: %s", error, exc_info=failure if isinstance(failure, BaseException) else None
+                "%s failed: %s", name, error, exc_info=None if isinstance(cause, UserError) else failure
             )
-        status: dict[str, Any] = {"status": "finished" if error is None else "failed", "error": error}
-        if error is None and getattr(job_return.return_value, "stopped_early", False):
-            status["stopped_early"] = True
-        rundir.write_json(run_dir / STATUS_FILE, status)
-        if config.hydra.mode == RunMode.MULTIRUN:
+            if run_dir.resolve() in rundir.begun or not (
+                config.get("resume") or (run_dir / rundir.RUN_FILE).exists()
+            ):  # else refused or failed before it began, in a run that is not this job's: left as it was
+                rundir.write_status(run_dir, "failed", error=error)
+        if sweep:
             write_sweep_summary(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

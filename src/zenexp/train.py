@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -129,70 +130,107 @@ def train(
         position.epoch_loss.to(device),
         position.window_loss.to(device),
     )
-    # Everything that can fail without training has been tried: from here on this run writes its records
-    # (until here, a refused or failed resume has left the run it names as it was).
-    rundir.begun.add(output_dir.resolve())
-    if resume:
-        rundir.remove_evaluations(output_dir)  # they describe the model before this resume
-        provenance.note_resume(output_dir, position.step, overrides)
-        log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
-    else:
-        provenance.write_run_file(output_dir, overrides, threads)
-    # The config that gives this run's result (a resume may have added epochs).
-    rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
-
-    def save(name: str = LAST) -> None:
-        checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
-
-    log.info(
-        "training %s on %d %s images (%d for validation), %d epochs, on %s, torch threads %d",
-        type(model).__name__,
-        len(data.train_labels),
-        "x".join(map(str, data.train_images.shape[1:])),
-        len(data.val_labels),
-        trainer.epochs,
-        device,
-        threads,
-    )
-    continues = (position.tracker_run_id, position.step) if resume else None
-    sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
-    recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues, group=sweep)
-    position.tracker_run_id = position.tracker_run_id or recorder.run_id
-    with recorder, deferred_signals() as interrupted, torch_threads(threads):
-
-        def stop_if_interrupted() -> None:
-            if (signum := interrupted()) is not None:
-                save()
-                raise Interrupted(signum, output_dir)
-
-        while position.epoch <= trainer.epochs and not position.stopped_early:
-            learning_rate = optimizer.param_groups[0]["lr"]
-            speed = train_epoch(
-                network, optimizer, data, trainer, position, recorder, save, stop_if_interrupted
+    if resume and (position.stopped_early or position.epoch > trainer.epochs):
+        finished = finished_result(output_dir)
+        if finished is not None:
+            log.info(
+                "nothing to do: %s has trained its %d epochs; to train longer: zenexp resume %s trainer.epochs=N",
+                output_dir,
+                position.epoch - 1,
+                output_dir,
             )
-            if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
-                save(BEST)
-            save()
-        # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
-        model.load_state_dict(checkpoint.read(checkpoints / BEST, to_resume=False)["model"])
-        test = evaluate(network, *data.split("test"), data.classes)
-        rundir.save_torch(output_dir / "model.pt", model.state_dict())
-        metrics = {
-            **position.metrics,
-            "epochs": position.epoch - 1,
-            "best_epoch": position.best_epoch,
-            "val_accuracy": position.best_val_accuracy,
-            **test.metrics("test"),
-        }
-        recorder.summarise(metrics, position.step, {"stopped_early": position.stopped_early})
-    log.info(
-        "test accuracy %.4f, of the model of epoch %d (best validation accuracy %.4f)",
-        test.accuracy,
-        position.best_epoch,
-        position.best_val_accuracy,
-    )
-    log.info("run recorded in %s", output_dir)
-    return RunResult(metrics, output_dir, position.stopped_early)
+            return finished
+    # Everything that can fail without training has been tried: from here on this run writes its records
+    # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
+    with rundir.in_use(output_dir, "run"):
+        rundir.begun.add(output_dir.resolve())
+        if resume:
+            rundir.remove_evaluations(output_dir)  # they describe the model before this resume
+            (output_dir / rundir.STATUS_FILE).unlink(missing_ok=True)  # aborted, until it ends again
+            provenance.note_resume(output_dir, position.step, overrides)
+            log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
+        else:
+            provenance.write_run_file(output_dir, overrides, threads)
+        # The config that gives this run's result (a resume may have added epochs).
+        rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
+
+        def save(name: str = LAST) -> None:
+            checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
+
+        log.info(
+            "training %s on %d %s images (%d for validation), %d epochs, on %s, torch threads %d",
+            type(model).__name__,
+            len(data.train_labels),
+            "x".join(map(str, data.train_images.shape[1:])),
+            len(data.val_labels),
+            trainer.epochs,
+            device,
+            threads,
+        )
+        continues = (position.tracker_run_id, position.step) if resume else None
+        sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
+        recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues, group=sweep)
+        position.tracker_run_id = position.tracker_run_id or recorder.run_id
+        with recorder, deferred_signals() as interrupted, torch_threads(threads):
+
+            def stop_if_interrupted() -> None:
+                if (signum := interrupted()) is not None:
+                    save()
+                    name = signal.Signals(signum).name
+                    rundir.write_status(
+                        output_dir, "aborted", signal=name, epoch=position.epoch, step=position.step
+                    )
+                    log.warning(
+                        "aborted by %s in epoch %d, at step %d; checkpoint saved: continue with zenexp resume %s",
+                        name,
+                        position.epoch,
+                        position.step,
+                        output_dir,
+                    )
+                    raise Interrupted(signum, output_dir)
+
+            while position.epoch <= trainer.epochs and not position.stopped_early:
+                learning_rate = optimizer.param_groups[0]["lr"]
+                speed = train_epoch(
+                    network, optimizer, data, trainer, position, recorder, save, stop_if_interrupted
+                )
+                if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
+                    save(BEST)
+                save()
+            # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
+            model.load_state_dict(checkpoint.read(checkpoints / BEST, to_resume=False)["model"])
+            test = evaluate(network, *data.split("test"), data.classes)
+            rundir.save_torch(output_dir / "model.pt", model.state_dict())
+            metrics = {
+                **position.metrics,
+                "epochs": position.epoch - 1,
+                "best_epoch": position.best_epoch,
+                "val_accuracy": position.best_val_accuracy,
+                **test.metrics("test"),
+            }
+            recorder.summarise(metrics, position.step, {"stopped_early": position.stopped_early})
+        log.info(
+            "test accuracy %.4f, of the model of epoch %d (best validation accuracy %.4f)",
+            test.accuracy,
+            position.best_epoch,
+            position.best_val_accuracy,
+        )
+        log.info("run recorded in %s", output_dir)
+        return RunResult(metrics, output_dir, position.stopped_early)
+
+
+def finished_result(output_dir: Path) -> RunResult | None:
+    """The result a finished run recorded in `summary.json` (numbers only: the file may come from anyone)."""
+    path = output_dir / rundir.SUMMARY_FILE
+    if not path.is_file():
+        return None  # trained to the end, but killed before its test: the resume tests it
+    summary = rundir.read_json(path)
+    metrics = {
+        k: float(v) for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    if "val_accuracy" not in metrics:
+        raise UserError(f"{path}: no val_accuracy; the file is damaged")
+    return RunResult(metrics, output_dir, summary.get("stopped_early") is True)
 
 
 def end_epoch(

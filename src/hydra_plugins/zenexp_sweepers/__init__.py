@@ -1,0 +1,186 @@
+"""zenexp's Hydra sweepers: Hydra's own, with a ledger (`zenexp.ledger`), so that a sweep interrupted in any
+way can be finished with `zenexp resume SWEEP_DIR`, and a failed job never keeps the others from running.
+
+- `GridSweeper` (zenexp's default, `hydra/sweeper=grid`): Hydra's basic sweeper, every combination of the
+  values given. Finished jobs are left as they are; interrupted ones continue from their checkpoints; the
+  others run from the start (an earlier attempt's folder is kept in `.attempts/`).
+- `OptunaSearch` (`hydra/sweeper=lr_model_search`, with zenexp[sweep]): Hydra's Optuna sweeper with its study
+  in the sweep directory (`optuna.db`), so trials count across resumes.
+
+Hydra loads plugins only from the `hydra_plugins` package, hence this module's place.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn
+from omegaconf import DictConfig, OmegaConf
+
+from zenexp import ledger, rundir
+from zenexp.errors import UserError
+from zenexp.ledger import Ledger, PlannedJob
+from zenexp.schema import is_group_choice
+from zenexp.sweeps import read_run
+
+log = logging.getLogger("zenexp")
+
+
+class GridSweeper(BasicSweeper):
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        (points,) = self.split_arguments(parser.parse_overrides([*self._parse_config(), *arguments]), None)
+        saved = [*hydra_overrides(self.config), *arguments]
+        returns: list[Sequence[JobReturn]] = []
+        with rundir.in_use(sweep_dir, "sweep"):
+            plan = Ledger(
+                saved, "grid", [PlannedJob(str(i), p, h) for i, (p, h) in enumerate(self._hashes(points))]
+            )
+            todo = continue_or_start(sweep_dir, plan)
+            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+            for first, batch in runs(todo, self.max_batch_size):
+                try:
+                    returns.append(self.launcher.launch(batch, initial_job_idx=first))
+                except Exception as error:  # noqa: BLE001  (a launcher lost a job: the others have run)
+                    log.error("jobs %d to %d: the launcher failed: %s", first, first + len(batch) - 1, error)
+        return returns
+
+    def _hashes(self, points: list[list[str]]) -> Iterator[tuple[list[str], str]]:
+        """Each job's overrides and config hash, composing once per distinct choice of config groups."""
+        assert self.hydra_context is not None and self.config is not None
+        parser = OverridesParser.create()
+        composed: dict[tuple[str, ...], str] = {}
+        for point in points:
+            parsed = parser.parse_overrides(point)
+            choices = tuple(str(o.input_line) for o in parsed if is_group_choice(o))
+            if choices not in composed:
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(choices))
+                task = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
+                composed[choices] = OmegaConf.to_yaml(task)
+            values = [str(o.input_line) for o in parsed if not is_group_choice(o)]
+            yield point, ledger.config_hash(composed[choices], values)
+
+
+def hydra_overrides(config: DictConfig) -> list[str]:
+    """The Hydra overrides the sweep was started with (not the `hydra.mode` Hydra adds itself)."""
+    lines = [str(line) for line in config.hydra.overrides.hydra]
+    return [line for line in lines if not line.startswith("hydra.mode=")]
+
+
+def continue_or_start(sweep_dir: Path, plan: Ledger) -> list[tuple[int, list[str]]]:
+    """Write the ledger of a new sweep, or check that an existing one plans these very jobs; the jobs still to
+    run (folder number, overrides), each prepared: continued from its checkpoint, or its folder cleared."""
+    path = sweep_dir / rundir.SWEEP_FILE
+    if not path.is_file():
+        ledger.write(sweep_dir, plan)
+        return [(int(job.job), job.overrides) for job in plan.jobs]
+    recorded = ledger.read(sweep_dir)
+    if [(j.job, j.overrides) for j in recorded.jobs] != [(j.job, j.overrides) for j in plan.jobs]:
+        raise UserError(
+            f"{sweep_dir}: its ledger plans other jobs than these overrides give; it is not this sweep"
+        )
+    changed = [j.job for j, k in zip(recorded.jobs, plan.jobs, strict=True) if j.config_hash != k.config_hash]
+    if changed:
+        raise UserError(
+            f"{sweep_dir}: the config of job {', '.join(changed)} differs from when the sweep started (the code or "
+            f"a registered config changed since); finish it with that code, or start a new sweep"
+        )
+    todo = []
+    for job in plan.jobs:
+        folder = sweep_dir / job.job
+        record = read_run(folder) if folder.is_dir() else None
+        if record is not None and record.status == "finished":
+            continue
+        if folder.is_dir() and rundir.is_in_use(folder):
+            log.warning("job %s is running in another process; left to it", job.job)
+            continue
+        todo.append((int(job.job), prepared(sweep_dir, folder, job.overrides)))
+    done = len(plan.jobs) - len(todo)
+    log.info("resuming %s: %d of %d jobs finished, %d to run", sweep_dir, done, len(plan.jobs), len(todo))
+    return todo
+
+
+def prepared(sweep_dir: Path, folder: Path, overrides: list[str]) -> list[str]:
+    """A job that has a checkpoint continues from it; one that has none starts again, its earlier folder
+    moved to `.attempts/` (nothing is lost)."""
+    if (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file() and (folder / rundir.RUN_FILE).is_file():
+        quoted = str(folder.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+        return [*overrides, f"resume='{quoted}'"]
+    if folder.exists():
+        attempts = sweep_dir / rundir.ATTEMPTS_DIR
+        attempts.mkdir(exist_ok=True)
+        number = sum(1 for _ in attempts.glob(f"{folder.name}-*")) + 1
+        shutil.move(folder, attempts / f"{folder.name}-{number}")
+    return overrides
+
+
+def runs(todo: list[tuple[int, list[str]]], size: int | None) -> Iterator[tuple[int, list[list[str]]]]:
+    """The jobs in launches of consecutive folder numbers (a launcher numbers its jobs from the first),
+    at most `size` at once."""
+    batch: list[list[str]] = []
+    first = 0
+    for number, overrides in todo:
+        if batch and (number != first + len(batch) or (size and len(batch) == size)):
+            yield first, batch
+            batch = []
+        if not batch:
+            first = number
+        batch.append(overrides)
+    if batch:
+        yield first, batch
+
+
+if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  # with zenexp[sweep]
+    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    class OptunaSearch(OptunaSweeper):
+        """Hydra's Optuna sweeper, its study kept in the sweep directory (unless `storage` is given), so that a
+        resumed search counts the trials already run: a killed trial is recorded failed, and the search runs
+        the rest of its `n_trials`."""
+
+        def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+            search = self.sweeper
+            sweep_dir = Path(config.hydra.sweep.dir)
+            search.storage = search.storage or f"sqlite:///{sweep_dir.resolve() / 'optuna.db'}"
+            search.study_name = search.study_name or "zenexp"
+
+        def sweep(self, arguments: list[str]) -> None:
+            import optuna
+
+            search = self.sweeper
+            assert search.config is not None and search.storage is not None
+            sweep_dir = Path(search.config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            saved = [*hydra_overrides(search.config), *arguments]
+            with rundir.in_use(sweep_dir, "sweep"):
+                if not (sweep_dir / rundir.SWEEP_FILE).is_file():
+                    ledger.write(sweep_dir, Ledger(saved, "search", [], search.n_trials))
+                    return super().sweep(arguments)
+                planned = ledger.read(sweep_dir).trials or 0
+                study = optuna.load_study(study_name=search.study_name, storage=search.storage)
+                for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # its driver was stopped
+                    log.warning("trial %d was interrupted: recorded as failed", trial.number)
+                search.n_trials = planned - len(study.trials)
+                log.info(
+                    "resuming %s: %d of %d trials run, %d to go",
+                    sweep_dir,
+                    len(study.trials),
+                    planned,
+                    search.n_trials,
+                )
+                if search.n_trials <= 0:
+                    return None
+                search.job_idx = len(study.trials)  # job folder = trial number
+                return super().sweep(arguments)
