@@ -37,6 +37,17 @@ COMMANDS = ("check", "resume", "rerun", "compare", "eval")
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     add_to_hydra_store()  # configs a user's own module stored before calling main()
+    try:
+        try:
+            dispatch(args)
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe can still be handled
+    except BrokenPipeError:  # `zenexp --help | head`: the reader has gone, and so does zenexp, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own recipe
+        sys.exit(1)
+
+
+def dispatch(args: list[str]) -> None:
     command = args[0] if args and args[0] in COMMANDS else None
     try:
         if command == "check":

@@ -323,6 +323,9 @@ class TrackerConf:
     tags: Annotated[list[str], Doc("SwanLab tags")] = field(default_factory=list)
     description: Annotated[str | None, Doc("SwanLab description")] = None
     logdir: Annotated[str, Doc("SwanLab's folder; a relative path is inside the run directory")] = "swanlog"
+    banners: Annotated[
+        bool, Doc("show SwanLab's own messages (its banner, the sync hint) on the console; always in the log")
+    ] = False
     setup_timeout_s: Annotated[
         float, Gt(0), Doc("cloud: give up reaching the server after this long, and record offline")
     ] = 10.0
@@ -370,6 +373,14 @@ class MainConfig:
         default_factory=lambda: {
             "job": {"name": "zenexp"},
             "hydra_logging": {"zenexp_guard": GUARD["verdict"]},  # a key Python's logging ignores
+            # A sweep's console: a line per job start (Hydra's) and end; everything in each job's log file.
+            "job_logging": {
+                "filters": {
+                    "console": {"()": "zenexp.sweeps.ConsoleFilter"},
+                    "log_file": {"()": "zenexp.sweeps.LogFileFilter"},
+                },
+                "handlers": {"console": {"filters": ["console"]}, "file": {"filters": ["log_file"]}},
+            },
             "callbacks": {
                 "guard": dict(GUARD),
                 "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},

@@ -1,4 +1,5 @@
-"""Training progress: a bar on a terminal, plain log lines (at most one per interval) otherwise."""
+"""Training progress: a bar when stderr is a terminal (drawn there), plain log lines (at most one per interval)
+otherwise."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class Progress:
         self._last_line = time.monotonic()
         self._bar = None
         if sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -33,6 +35,7 @@ class Progress:
                 TimeRemainingColumn(),
                 TextColumn("loss {task.fields[loss]}"),
                 transient=True,
+                console=Console(stderr=True),  # the terminal it checked: stdout may be a file or a pipe
             )
             self._task = self._bar.add_task(description, total=total, completed=completed, loss="-")
 

@@ -42,6 +42,13 @@ def resume_problems(cfg: DictConfig) -> list[str]:
         return [f"resume={cfg.resume}: {error}"]
     if kept_model_problem:
         return [f"resume={cfg.resume}: {kept_model_problem}"]
+    epochs, reached = cfg.trainer.epochs, position["epoch"] - 1
+    if epochs < reached or (epochs < position["epoch"] and position["step_in_epoch"] > 0):
+        trained = f"{reached} epochs" + (" and part of one" if position["step_in_epoch"] else "")
+        return [
+            f"resume={cfg.resume}: trainer.epochs={epochs}, but the run has trained {trained} already; "
+            f"give trainer.epochs={reached + (1 if position['step_in_epoch'] else 0)} or more"
+        ]
     if position["stopped_early"]:
         return [
             f"resume={cfg.resume}: the run stopped early after epoch {position['epoch'] - 1} (validation accuracy "
@@ -145,8 +152,15 @@ def _mapping(info: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list[str]:
-    """The run's own overrides, the new ones, and where to continue."""
-    return [*saved_overrides(Path(run_dir)), *overrides, f"resume='{run_dir}'"]
+    """The run's own overrides, each new one in place of a saved one of its key (they never pile up), and
+    where to continue."""
+    given = {_key(line) for line in overrides}
+    kept = [line for line in saved_overrides(Path(run_dir)) if _key(line) not in given]
+    return [*kept, *overrides, f"resume='{run_dir}'"]
+
+
+def _key(line: str) -> str:
+    return line.partition("=")[0].lstrip("+~")
 
 
 def rerun_overrides(run_dir: Path) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
@@ -137,6 +138,25 @@ def write_sweep_summary(sweep_dir: Path) -> list[RunRecord]:
     return records
 
 
+class ConsoleFilter(logging.Filter):
+    """What a job shows on the console (its log file has every line): in a sweep, one line as it starts
+    (Hydra's) and one as it ends (zenexp's), and warnings; a record can say itself (`extra={"console": ...}`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        shown = getattr(record, "console", None)
+        if shown is not None:
+            return bool(shown)
+        in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        return record.levelno >= logging.WARNING or not in_sweep
+
+
+class LogFileFilter(logging.Filter):
+    """A record meant for the console only (`extra={"log_file": False}`) stays out of the log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "log_file", True) is not False
+
+
 class SweepRecorder(Callback):
     """Records each job's outcome in `status.json`, and keeps the sweep's summary up to date."""
 
@@ -159,14 +179,22 @@ class SweepRecorder(Callback):
             facts = {"stopped_early": True} if getattr(result, "stopped_early", False) else {}
             rundir.write_status(run_dir, "finished", **facts)
             if sweep:
-                log.info("%s finished: val_accuracy %.4f (%s)", name, float(result), run_dir)
+                log.info(
+                    "%s finished: val_accuracy %.4f (%s)",
+                    name,
+                    float(result),
+                    run_dir,
+                    extra={"console": True},
+                )
         else:
             failure = job_return._return_value
             error = one_line(failure)
             cause = failure.__cause__ if isinstance(failure, JobFailed) else failure
-            log.error(
-                "%s failed: %s", name, error, exc_info=None if isinstance(cause, UserError) else failure
-            )
+            if isinstance(cause, UserError):
+                log.error("%s failed: %s", name, error)
+            else:  # the traceback in the log file, one line on the console
+                log.error("%s failed: %s", name, error, exc_info=failure, extra={"console": False})
+                log.error("%s failed: %s", name, error, extra={"console": True, "log_file": False})
             if run_dir.resolve() in rundir.begun or not (
                 config.get("resume") or (run_dir / rundir.RUN_FILE).exists()
             ):  # else refused or failed before it began, in a run that is not this job's: left as it was

@@ -6,6 +6,7 @@ logging) turn into a warning and, where possible, an offline SwanLab run, never 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TextIO
@@ -56,6 +57,30 @@ def tracker_problems(tracker: DictConfig) -> list[str]:
             f"tracker.tags: SwanLab takes up to {TAGS_MAX} tags of up to {TAG_MAX} characters each"
         )
     return problems
+
+
+def readable_config(config: DictConfig) -> dict[str, Any]:
+    """The config as SwanLab shows it best: one field per value (`optim.lr`), each group's choice by name
+    (`model: small`), and none of the `_target_` / `_partial_` keys that say how objects are built."""
+    from hydra.core.hydra_config import HydraConfig
+
+    plain = OmegaConf.to_container(config, resolve=True, enum_to_str=True)
+    fields: dict[str, Any] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if not str(key).startswith("_"):
+                    walk(child, f"{path}.{key}" if path else str(key))
+        else:
+            fields[path] = value
+
+    walk(plain, "")
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    for group in ("dataset", "model", "optim", "scheduler", "experiment"):
+        if choices.get(group) is not None:
+            fields[group] = choices[group]
+    return dict(sorted(fields.items()))
 
 
 def shorten(name: str, limit: int = NAME_MAX) -> str:
@@ -160,6 +185,7 @@ class Recorder:
             open(output_dir / METRICS_FILE, "a", encoding="utf-8") if metrics_file else None
         )
         self._swanlab = settings.mode is not TrackerMode.disabled
+        self._banners = settings.banners
         if self._swanlab:
             self._start_swanlab(settings, config, experiment_name, continues, group)
 
@@ -173,8 +199,6 @@ class Recorder:
     ) -> None:
         import swanlab
 
-        plain_config = OmegaConf.to_container(config, resolve=True, enum_to_str=True)
-        assert isinstance(plain_config, dict)  # SwanLab rejects a DictConfig
         tags, description = list(settings.tags), settings.description
         if continues is not None:
             first_id, step = continues
@@ -192,7 +216,7 @@ class Recorder:
                 )
 
         def start(mode: Literal["online", "offline", "local"]) -> None:
-            with _without_malformed_host():
+            with _without_malformed_host(), self._quiet():
                 run = swanlab.init(
                     mode=mode,
                     log_dir=str(self.output_dir / settings.logdir),
@@ -201,7 +225,7 @@ class Recorder:
                     group=shorten(group) if group else None,
                     description=description,
                     tags=tags,
-                    config=plain_config,
+                    config=readable_config(config),
                     settings=swanlab.Settings(
                         interactive=False,  # never wait for a key on the terminal
                         api_key=os.environ.get(API_KEY_VARIABLE),
@@ -256,10 +280,18 @@ class Recorder:
             self._log_to_swanlab({name: swanlab.Image(str(png))}, step)
 
     def summarise(self, metrics: Mapping[str, float], step: int, facts: Mapping[str, bool]) -> None:
-        """Record the final metrics and facts (`stopped_early`): `summary.json`, and SwanLab's `final/...`
-        values (numbers only)."""
+        """Record the final metrics and facts (`stopped_early`): `summary.json`, and in SwanLab, fields
+        `summary/<name>` beside the config (one value each, not one-point charts)."""
         write_json(self.output_dir / SUMMARY_FILE, {**metrics, **facts})
-        self._log_to_swanlab({f"final/{name}": value for name, value in metrics.items()}, step)
+        if self._swanlab:
+            import swanlab
+
+            try:
+                swanlab.config.update(
+                    {f"summary/{name}": value for name, value in {**metrics, **facts}.items()}
+                )
+            except Exception as error:  # noqa: BLE001
+                self._give_up_swanlab(error)
 
     def _log_to_swanlab(self, metrics: Mapping[str, Any], step: int) -> None:
         if self._swanlab:
@@ -286,11 +318,29 @@ class Recorder:
         import swanlab
 
         try:
-            if error is None:
-                swanlab.finish()
-            elif isinstance(error, KeyboardInterrupt):
-                swanlab.finish(state="aborted")
-            else:
-                swanlab.finish(state="crashed", error=f"{type(error).__name__}: {error}")
+            with self._quiet():
+                if error is None:
+                    swanlab.finish()
+                elif isinstance(error, KeyboardInterrupt):
+                    # With an error, as SwanLab's local dashboard shows a run without one as finished.
+                    swanlab.finish(state="aborted", error=str(error) or "KeyboardInterrupt")
+                else:
+                    swanlab.finish(state="crashed", error=f"{type(error).__name__}: {error}")
         except Exception as finish_error:  # noqa: BLE001
             log.warning("SwanLab could not finish the run: %s", finish_error)
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """SwanLab's own console lines (its banner, where it saves, the sync hint) go to the run's log file
+        only, unless `tracker.banners`."""
+        if self._banners:
+            yield
+            return
+        captured = io.StringIO()
+        try:
+            with redirect_stdout(captured):
+                yield
+        finally:
+            text = " ".join(captured.getvalue().split())  # rich wraps at 80 columns off a terminal
+            for message in filter(None, (part.strip() for part in text.split("swanlab:"))):
+                log.info("swanlab: %s", message, extra={"console": False})

@@ -124,7 +124,7 @@ def train(
         position = checkpoint.load(checkpoints / LAST, model, optimizer, schedule)
         checkpoint.check_kept_model(checkpoints / BEST, model)
     else:
-        name = tracker.experiment_name or hydra.job.override_dirname or "defaults"
+        name = tracker.experiment_name or experiment_name(overrides)
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
     position.epoch_loss, position.window_loss = (
         position.epoch_loss.to(device),
@@ -217,6 +217,12 @@ def train(
         )
         log.info("run recorded in %s", output_dir)
         return RunResult(metrics, output_dir, position.stopped_early)
+
+
+def experiment_name(overrides: list[str]) -> str:
+    """The overrides that make the experiment (not where or how it is recorded): `model=large,optim.lr=0.01`."""
+    made = [o for o in overrides if not o.lstrip("+~").startswith(("tracker.", "resume="))]
+    return ",".join(sorted(made)) or "defaults"
 
 
 def finished_result(output_dir: Path) -> RunResult | None:

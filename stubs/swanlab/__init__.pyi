@@ -37,6 +37,11 @@ class Settings:
         terminal: _TerminalSettings = ...,
     ) -> None: ...
 
+class _Config:
+    def update(self, values: Mapping[str, Any]) -> None: ...
+
+config: _Config
+
 class Run:
     @property
     def id(self) -> str: ...

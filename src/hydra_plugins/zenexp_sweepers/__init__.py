@@ -158,6 +158,12 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
         def sweep(self, arguments: list[str]) -> None:
             import optuna
 
+            # One line per trial comes from zenexp (job N finished); Optuna's own lines, coloured even when
+            # not on a terminal, and alembic's set-up of the study's database, only when something is wrong.
+            optuna.logging.disable_default_handler()
+            optuna.logging.enable_propagation()
+            optuna.logging.set_verbosity(logging.WARNING)
+            logging.getLogger("alembic").setLevel(logging.WARNING)
             search = self.sweeper
             assert search.config is not None and search.storage is not None
             sweep_dir = Path(search.config.hydra.sweep.dir)
