@@ -42,13 +42,18 @@ def test_default_run_learns_digits_and_records_everything() -> None:
     assert any("train/loss" in r for r in records)
 
     swan = SwanLabRun(out)
-    assert swan.config["optim"]["lr"] == 0.001
-    assert swan.config["tracker"]["mode"] == "offline"
+    # The config as fields a person reads: each group's choice by name, one field per value, no _target_.
+    assert swan.config["optim"] == "sgd" and swan.config["optim.lr"] == 0.001
+    assert swan.config["model"] == "small" and swan.config["tracker.mode"] == "offline"
+    assert not any("_target_" in key or "_target_" in str(value) for key, value in swan.config.items())
     assert swan.start.name == "defaults" and swan.start.project == "zenexp"
     assert swan.finish.state == 1  # RUN_STATE_FINISHED
     assert [v for _, v in swan.scalars["val/accuracy"]] == pytest.approx([r["val/accuracy"] for r in epochs])
-    assert swan.scalars["final/test_accuracy"][0][1] == pytest.approx(result.metrics["test_accuracy"])
-    assert swan.scalars["final/val_accuracy"][0][1] == pytest.approx(result.metrics["val_accuracy"])
+    # The final metrics are a summary (one value each), not one-point charts.
+    assert swan.config["summary/test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    assert swan.config["summary/val_accuracy"] == pytest.approx(result.metrics["val_accuracy"])
+    assert swan.config["summary/stopped_early"] is False
+    assert not any(key.startswith("final/") for key in swan.scalars)
 
 
 def test_same_seed_same_metrics_other_seed_differs() -> None:

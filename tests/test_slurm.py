@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import QUICK
+from tests.test_resumable_sweeps import SLOW
+from zenexp.provenance import read_run_file
 from zenexp.sweeps import read_run, run_dirs
 
 CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
@@ -92,3 +95,49 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_hard_crash_is_reported(slurm: list[str
     small, crashed = (read_run(job) for job in run_dirs([latest]))
     assert small.status == "finished" and small.metrics["test_accuracy"] >= 0
     assert crashed.status == "did not finish" and crashed.overrides[0] == "model=hard_crash"
+
+
+def test_a_preempted_job_is_requeued_and_resumes_to_the_uninterrupted_result(
+    slurm: list[str], in_tmp_path: Path
+) -> None:
+    (in_tmp_path / "run.py").write_text("from zenexp.cli import main\n\nmain()\n")
+    args = ["seed=0", *SLOW, "trainer.epochs=20"]
+    driver = subprocess.Popen(
+        [
+            *slurm,
+            sys.executable,
+            "run.py",
+            "-m",
+            "hydra/launcher=slurm",
+            "hydra.launcher.cpus_per_task=1",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while not list(in_tmp_path.glob("multirun/*/*/0/checkpoints/last.pt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    queued = subprocess.run([*slurm, "squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=60)
+    (job_id,) = queued.stdout.split()
+    # What Slurm sends before a time limit (submitit asks for --signal=USR2@90) or a preemption.
+    subprocess.run([*slurm, "scancel", "--signal=USR2", job_id], check=True, timeout=60)
+    stdout, stderr = driver.communicate(timeout=600)
+    assert driver.returncode == 0, stderr
+    assert "1 of 1 jobs finished" in stdout
+
+    (job,) = run_dirs(list(in_tmp_path.glob("multirun/*/*")))
+    assert "aborted by SIGUSR2" in (job / "zenexp.log").read_text()
+    assert len(read_run_file(job)["resumed"]) == 1  # requeued, and continued from its checkpoint
+    assert read_run(job).status == "finished"
+    plain = subprocess.run(
+        [sys.executable, "-m", "zenexp", *args, "hydra.run.dir=uninterrupted"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert (job / "summary.json").read_text() == (in_tmp_path / "uninterrupted" / "summary.json").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -10,8 +11,8 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
 from tests.conftest import QUICK, cli, run
-from zenexp import UserError
-from zenexp.checks import check_config
+from zenexp import UserError, checks
+from zenexp.checks import check_config, check_point, check_points, sweep_points
 from zenexp.cli import main
 from zenexp.schema import compose_config
 
@@ -381,3 +382,29 @@ def test_sweep_syntax_the_launcher_cannot_run_is_one_line(
     stderr = refuse_in_process(["-m", "seed=0,1,-1", *QUICK], capsys)
     assert "1 of 3 jobs are invalid" in stderr and "seed=-1: expected an integer >= 0" in stderr
     assert nothing_was_recorded(in_tmp_path)
+
+
+def test_a_large_sweep_is_checked_composing_once_per_choice_of_groups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    composed: list[list[str]] = []
+
+    def counted(overrides: list[str], with_hydra: bool = False) -> Any:
+        composed.append(list(overrides))
+        return compose_config(overrides, with_hydra)
+
+    monkeypatch.setattr(checks, "compose_config", counted)
+    points = sweep_points(["seed=range(0,300)", "model=small,large", "optim.lr=0.1"])
+    assert len(points) == 600
+    assert check_points(points) == {}
+    assert sorted(composed) == [["model=large"], ["model=small"]]
+
+
+def test_a_sweep_checked_value_by_value_finds_what_checking_each_job_whole_finds() -> None:
+    points = sweep_points(
+        ["model=small,large", "optim.lr=0.1,-1,abc", "trainer.epochs=2,0", "seed=1,${trainer.epochs}"]
+    )
+    fast = check_points(points)
+    assert len(points) - len(fast) == 4  # lr 0.1 and 2 epochs, for each model and seed
+    for index, point in enumerate(points):
+        assert sorted(fast.get(index, [])) == sorted(check_point(point)), point

@@ -132,7 +132,7 @@ def check_points(points: Sequence[Sequence[str]]) -> dict[int, list[str]]:
         parsed[index] = _parser().parse_overrides(list(point))
         choices = tuple(str(o.input_line) for o in parsed[index] if is_group_choice(o))
         groups.setdefault(choices, []).append(index)
-    checked: dict[str, list[str] | None] = {}  # one value's problems, by its override line
+    checked: dict[str, tuple[bool, list[str]] | None] = {}  # one value's (composes, problems), by its line
     for choices, members in groups.items():
         first, *others = members
         base = _composed_base(choices)
@@ -154,8 +154,11 @@ def check_points(points: Sequence[Sequence[str]]) -> dict[int, list[str]]:
                 light = [checked[str(o.input_line)] for o in differing]
             if light is None or None in light:
                 failures[index] = _whole(points[index], base, parsed[index])
-            else:
-                failures[index] = [problem for problems in light for problem in problems or []]
+                continue
+            results = [result for result in light if result is not None]
+            # As a whole check would: a value that does not compose hides the bounds of the others.
+            composes = all(ok for ok, _ in results)
+            failures[index] = [p for ok, problems in results if composes or not ok for p in problems]
     return {index: problems for index, problems in sorted(failures.items()) if problems}
 
 
@@ -193,9 +196,10 @@ def _whole(
 COMBINED = ("dataset", "tracker", "resume", "model.image_shape", "trainer.device", "hydra")
 
 
-def _value_problems(cfg: DictConfig, override: Override) -> list[str] | None:
-    """The problems of one `key=value` against its field's declared type and bounds; None when only the
-    whole config can tell (an interpolation, a key added or removed, a field other checks combine)."""
+def _value_problems(cfg: DictConfig, override: Override) -> tuple[bool, list[str]] | None:
+    """Whether one `key=value` has its field's declared type (would compose), and its problems against the
+    type and bounds; None when only the whole config can tell (an interpolation, a key added or removed, a
+    field other checks combine)."""
     key, line = override.key_or_group, str(override.input_line)
     value = override.value()
     if (
@@ -220,10 +224,10 @@ def _value_problems(cfg: DictConfig, override: Override) -> list[str] | None:
     try:
         probe[name] = value  # OmegaConf's own validation of the declared type
     except OmegaConfBaseException as error:
-        return [f"{line}: {_first_line(error)}"]
+        return False, [f"{line}: {_first_line(error)}"]
     if get_origin(hint) is not Annotated:
-        return []
-    return list(_check_value(key, probe[name], get_args(hint)))
+        return True, []
+    return True, list(_check_value(key, probe[name], get_args(hint)))
 
 
 @functools.cache
@@ -643,8 +647,8 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
     return problems
 
 
-# The sweepers that finish a sweep in its own directory, from its ledger (hydra_plugins.zenexp_sweepers).
-LEDGER_SWEEPERS = {f"hydra_plugins.zenexp_sweepers.{name}" for name in ("GridSweeper", "OptunaSearch")}
+# The sweepers that finish a sweep in its own directory, from its ledger (hydra_plugins.zenexp_plugins).
+LEDGER_SWEEPERS = {f"hydra_plugins.zenexp_plugins.{name}" for name in ("GridSweeper", "OptunaSearch")}
 
 
 def _continues_sweep(written: dict[str, Any], sweep_dir: Path) -> bool:

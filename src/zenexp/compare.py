@@ -6,15 +6,22 @@ import io
 import math
 from pathlib import Path
 
-from zenexp.rundir import read_metrics, write_atomic
-from zenexp.sweeps import RunRecord, read_run, run_dirs
+from zenexp.rundir import SWEEP_FILE, read_metrics, write_atomic
+from zenexp.sweeps import RunRecord, read_run, run_dirs, sweep_runs
 
 # Runs are ranked by validation accuracy (what chose their models); test accuracy is shown, not ranked by.
 SHOWN_METRICS = ("val_accuracy", "test_accuracy", "train_loss")
 
 
 def records(paths: list[Path]) -> list[RunRecord]:
-    return [read_run(run_dir) for run_dir in run_dirs(paths)]
+    """The runs of each path: a run directory, or every job of a sweep directory (its ledger's too)."""
+    found: list[RunRecord] = []
+    for path in paths:
+        if (path / SWEEP_FILE).is_file():
+            found += sweep_runs(path)
+        else:
+            found += [read_run(run_dir) for run_dir in run_dirs([path])]
+    return found
 
 
 def varying_overrides(runs: list[RunRecord]) -> list[list[str]]:

@@ -482,17 +482,23 @@ experiment_store(preset(dataset="fake", model="net", optim="sgd", values=LESSON)
 # A plain dict on top of the plugin's own `optuna` config; the plugin's config classes fail to merge under
 # Hydra 1.3 on Python >= 3.10.
 SEARCH_STARTUP_TRIALS, SEARCH_TRIALS = 4, 12
-# zenexp's sweepers (hydra_plugins.zenexp_sweepers): Hydra's own, with a ledger that lets `zenexp resume`
-# finish a sweep. `grid`, Hydra's basic sweeper so, is the default.
+# zenexp's sweepers (hydra_plugins.zenexp_plugins): Hydra's own, with a ledger that lets `zenexp resume`
+# finish a sweep. `grid`, Hydra's basic sweeper so, is the default. `hydra/launcher=slurm`: Hydra's
+# submitit_slurm, its preempted jobs requeued to continue from their checkpoints (needs zenexp[sweep]).
 store(
-    {"_target_": "hydra_plugins.zenexp_sweepers.GridSweeper", "max_batch_size": None, "params": None},
+    {"_target_": "hydra_plugins.zenexp_plugins.GridSweeper", "max_batch_size": None, "params": None},
     group="hydra/sweeper",
     name="grid",
 )
 store(
+    {"defaults": ["submitit_slurm", "_self_"], "_target_": "hydra_plugins.zenexp_plugins.SlurmLauncher"},
+    group="hydra/launcher",
+    name="slurm",
+)
+store(
     {
         "defaults": ["optuna", "_self_"],
-        "_target_": "hydra_plugins.zenexp_sweepers.OptunaSearch",
+        "_target_": "hydra_plugins.zenexp_plugins.OptunaSearch",
         "direction": "maximize",
         "n_trials": SEARCH_TRIALS,
         "n_jobs": 1,

@@ -187,6 +187,7 @@ def train(
                         position.step,
                         output_dir,
                     )
+                    interrupted.hand_over(signum)  # submitit, preempted: it requeues the job, which resumes
                     raise Interrupted(signum, output_dir)
 
             while position.epoch <= trainer.epochs and not position.stopped_early:

@@ -1,11 +1,14 @@
-"""zenexp's Hydra sweepers: Hydra's own, with a ledger (`zenexp.ledger`), so that a sweep interrupted in any
-way can be finished with `zenexp resume SWEEP_DIR`, and a failed job never keeps the others from running.
+"""zenexp's Hydra plugins: Hydra's own sweepers with a ledger (`zenexp.ledger`), so that a sweep interrupted
+in any way can be finished with `zenexp resume SWEEP_DIR`, and a failed job never keeps the others from
+running; and Hydra's Slurm launcher, requeued jobs continuing from their checkpoints.
 
 - `GridSweeper` (zenexp's default, `hydra/sweeper=grid`): Hydra's basic sweeper, every combination of the
   values given. Finished jobs are left as they are; interrupted ones continue from their checkpoints; the
   others run from the start (an earlier attempt's folder is kept in `.attempts/`).
 - `OptunaSearch` (`hydra/sweeper=lr_model_search`, with zenexp[sweep]): Hydra's Optuna sweeper with its study
   in the sweep directory (`optuna.db`), so trials count across resumes.
+- `SlurmLauncher` (`hydra/launcher=slurm`, with zenexp[sweep]): Hydra's `submitit_slurm`, whose jobs, when
+  Slurm signals a preemption or a time limit, save a checkpoint, are requeued, and continue from it.
 
 Hydra loads plugins only from the `hydra_plugins` package, hence this module's place.
 """
@@ -16,12 +19,14 @@ import importlib.util
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from zenexp import ledger, rundir
@@ -33,6 +38,18 @@ from zenexp.sweeps import read_run
 log = logging.getLogger("zenexp")
 
 
+class RefusedSweep(UserError, CompactHydraException):
+    """A sweep that cannot start or continue: Hydra prints it as one line."""
+
+
+@contextmanager
+def refusing() -> Iterator[None]:
+    try:
+        yield
+    except UserError as error:
+        raise RefusedSweep(str(error)) from None
+
+
 class GridSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
@@ -42,7 +59,7 @@ class GridSweeper(BasicSweeper):
         (points,) = self.split_arguments(parser.parse_overrides([*self._parse_config(), *arguments]), None)
         saved = [*hydra_overrides(self.config), *arguments]
         returns: list[Sequence[JobReturn]] = []
-        with rundir.in_use(sweep_dir, "sweep"):
+        with refusing(), rundir.in_use(sweep_dir, "sweep"):
             plan = Ledger(
                 saved, "grid", [PlannedJob(str(i), p, h) for i, (p, h) in enumerate(self._hashes(points))]
             )
@@ -169,7 +186,7 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
             sweep_dir = Path(search.config.hydra.sweep.dir)
             sweep_dir.mkdir(parents=True, exist_ok=True)
             saved = [*hydra_overrides(search.config), *arguments]
-            with rundir.in_use(sweep_dir, "sweep"):
+            with refusing(), rundir.in_use(sweep_dir, "sweep"):
                 if not (sweep_dir / rundir.SWEEP_FILE).is_file():
                     ledger.write(sweep_dir, Ledger(saved, "search", [], search.n_trials))
                     return super().sweep(arguments)
@@ -190,3 +207,18 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
                     return None
                 search.job_idx = len(study.trials)  # job folder = trial number
                 return super().sweep(arguments)
+
+
+if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None:  # with zenexp[sweep]
+    from hydra_plugins.hydra_submitit_launcher import submitit_launcher  # type: ignore[import-untyped]
+
+    class SlurmLauncher(submitit_launcher.SlurmLauncher):  # type: ignore[misc]
+        def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+            """Called by submitit in the job when Slurm preempts it or its time is up (after zenexp saved a
+            checkpoint, `zenexp.interrupts`): the requeued job continues this run from its checkpoint."""
+            from hydra.core.hydra_config import HydraConfig
+
+            sweep_overrides, *rest = args
+            run_dir = str(HydraConfig.get().runtime.output_dir).replace("\\", "\\\\").replace("'", "\\'")
+            overrides = [o for o in sweep_overrides if not o.startswith("resume=")]
+            return super().checkpoint([*overrides, f"resume='{run_dir}'"], *rest, **kwargs)

@@ -1,0 +1,211 @@
+"""Sweeps that survive anything: a killed driver, a failed job, a stop; `zenexp resume SWEEP_DIR` finishes
+them, leaving finished jobs as they were. Real CLI runs in subprocesses, killed for real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SwanLabRun, cli, write_cifar10
+from zenexp import rundir
+from zenexp.sweeps import read_run
+
+# Jobs long enough to be killed in the middle (8 epochs of the lesson's CNN on 400 images, ~2 s), each
+# checkpointing at every epoch.
+SLOW = [
+    "dataset=fake",
+    "dataset.train_size=400",
+    "model=net",
+    "trainer.epochs=8",
+    "trainer.batch_size=8",
+    "tracker.mode=disabled",
+]
+
+
+def files_of(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with a hash of its bytes: what "left untouched" compares."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def sweep_dir_of(root: Path) -> Path:
+    (found,) = [p.parent for p in root.glob("multirun/*/*/sweep.json")]
+    return found
+
+
+def kill_driver_when(args: list[str], ready: str) -> Path:
+    """Start `zenexp -m ARGS`, SIGKILL it and every process it started once `ready` (a glob under the sweep
+    directory) exists, as when the machine is lost; return the sweep directory."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zenexp", "-m", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while process.poll() is None and time.monotonic() < deadline:
+        if any(Path.cwd().glob(f"multirun/*/*/{ready}")):
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    return sweep_dir_of(Path.cwd())
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_killed_sweep_is_resumed_to_completion_leaving_finished_jobs_untouched(
+    launcher: str, in_tmp_path: Path
+) -> None:
+    args = [f"hydra/launcher={launcher}", "hydra.launcher.n_jobs=1"] if launcher == "joblib" else []
+    sweep = kill_driver_when([*args, "seed=0,1,2", *SLOW], "1/checkpoints/last.pt")
+    assert read_run(sweep / "0").status == "finished"
+    finished_before = files_of(sweep / "0")
+
+    listed = cli("compare", str(sweep))
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line.split()[1:3] for line in listed.stdout.splitlines()[1:4]}
+    assert rows["1"] == ["did", "not"] and rows["2"] == ["not", "started"]  # from the ledger
+
+    done = cli("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    assert "3 of 3 jobs finished" in done.stdout
+    assert files_of(sweep / "0") == finished_before  # not run again
+    assert json.loads((sweep / "1" / "run.json").read_text())["resumed"]  # continued from its checkpoint
+    assert json.loads((sweep / "2" / "run.json").read_text())["resumed"] == []  # never started: ran whole
+    uninterrupted = cli("-m", *args, "seed=1", *SLOW, "hydra.sweep.dir=again")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    assert (sweep / "1" / "summary.json").read_text() == (Path("again/0/summary.json")).read_text()
+
+    again = cli("resume", str(sweep))  # nothing left to do
+    assert again.returncode == 0 and "3 of 3 jobs finished, 0 to run" in again.stdout
+
+
+def test_a_stopped_sweep_records_the_job_aborted_and_counts_every_job(in_tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zenexp", "-m", "seed=0,1,2", *SLOW, "tracker.mode=offline"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while not any(Path.cwd().glob("multirun/*/*/0/checkpoints/last.pt")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, stderr
+    sweep = sweep_dir_of(in_tmp_path)
+    status = json.loads((sweep / "0" / "status.json").read_text())
+    assert status["status"] == "aborted" and status["signal"] == "SIGINT"
+    assert "aborted by SIGINT" in (sweep / "0" / "zenexp.log").read_text()
+    assert SwanLabRun(sweep / "0").finish.state == 3  # RUN_STATE_ABORTED, with an error (see tracking.py)
+    assert SwanLabRun(sweep / "0").finish.error
+    assert "0 of 3 jobs finished (1 aborted, 2 not started)" in stdout
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [job["status"] for job in summary["jobs"]] == ["aborted", "not started", "not started"]
+
+    listed = cli("compare", str(sweep))
+    assert "aborted" in listed.stdout and "not started" in listed.stdout
+
+    done = cli("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    assert "3 of 3 jobs finished" in done.stdout
+    assert json.loads((sweep / "0" / "status.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+def test_a_job_that_fails_never_stops_the_others(launcher: str, in_tmp_path: Path) -> None:
+    write_cifar10(in_tmp_path / "data")
+    (in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"damaged")
+    done = cli(
+        "-m",
+        f"hydra/launcher={launcher}",
+        "model=net",
+        "dataset=cifar10,fake",
+        "trainer.epochs=1",
+        "trainer.max_steps_per_epoch=3",
+        "tracker.mode=disabled",
+    )
+    assert done.returncode == 1
+    assert "1 of 2 jobs finished (1 failed)" in done.stdout
+    assert f"finish the sweep with: zenexp resume {sweep_dir_of(in_tmp_path)}" in done.stderr
+    sweep = sweep_dir_of(in_tmp_path)
+    failed = json.loads((sweep / "0" / "status.json").read_text())
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("dataset=cifar10: data/cifar-10-batches-py/data_batch_3 is not")
+    assert "job 0 failed: dataset=cifar10:" in (sweep / "0" / "zenexp.log").read_text()
+    assert read_run(sweep / "1").status == "finished"
+
+    write_cifar10(in_tmp_path / "fixed")
+    (in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3").write_bytes(
+        (in_tmp_path / "fixed" / "cifar-10-batches-py" / "data_batch_3").read_bytes()
+    )
+    done = cli("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 jobs finished" in done.stdout
+    assert (sweep / ".attempts" / "0-1" / "status.json").is_file()  # the failed attempt, kept
+
+
+def test_a_killed_optuna_search_is_resumed_and_counts_its_trials(in_tmp_path: Path) -> None:
+    search = [
+        "hydra/sweeper=lr_model_search",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        *SLOW,
+    ]
+    sweep = kill_driver_when(search, "1/checkpoints/last.pt")
+    assert (sweep / "optuna.db").is_file()
+    finished_before = files_of(sweep / "0")
+
+    done = cli("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    assert files_of(sweep / "0") == finished_before
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
+    assert read_run(sweep / "1").status == "did not finish"  # the killed trial, recorded failed in the study
+    assert all(read_run(sweep / job).status == "finished" for job in ("2", "3"))
+    results = (sweep / "optimization_results.yaml").read_text()
+    best = max(read_run(sweep / job).metrics["val_accuracy"] for job in ("0", "2", "3"))
+    assert f"best_value: {best}" in results
+    assert "\x1b[" not in done.stdout + done.stderr  # no colour codes off a terminal
+    assert "alembic" not in done.stdout + done.stderr
+
+    again = cli("resume", str(sweep))
+    assert again.returncode == 0 and "4 of 4 trials run, 0 to go" in again.stdout + again.stderr
+
+
+def test_a_sweep_cannot_be_resumed_twice_at_once_or_with_other_jobs(in_tmp_path: Path) -> None:
+    assert cli("-m", "seed=0,1", "trainer.epochs=1", "tracker.mode=disabled").returncode == 0
+    sweep = sweep_dir_of(in_tmp_path)
+
+    with rundir.in_use(sweep, "sweep"):  # as another `zenexp resume` of it would
+        done = cli("resume", str(sweep))
+    assert done.returncode == 1 and "another zenexp process is running this sweep" in done.stderr
+
+    done = cli("resume", str(sweep), "seed=5")
+    assert done.returncode == 1 and "seed=5: a sweep's jobs keep their own settings" in done.stderr
+
+    ledger = json.loads((sweep / "sweep.json").read_text())
+    ledger["overrides"].insert(0, "hydra.job.env_set.LD_PRELOAD=/tmp/evil.so")
+    (sweep / "sweep.json").write_text(json.dumps(ledger))
+    done = cli("resume", str(sweep))
+    assert done.returncode == 1
+    assert "refused the saved override hydra.job.env_set.LD_PRELOAD=/tmp/evil.so" in done.stderr
+
+    ledger["overrides"].pop(0)
+    ledger["jobs"][1]["config_hash"] = "0" * 16  # as if the code had changed since
+    (sweep / "sweep.json").write_text(json.dumps(ledger))
+    done = cli("resume", str(sweep))
+    assert done.returncode == 1 and "the config of job 1 differs from when the sweep started" in done.stderr
