@@ -129,7 +129,7 @@ def check_points(points: Sequence[Sequence[str]]) -> dict[int, list[str]]:
         if problems := check_overrides(point):
             failures[index] = problems
             continue
-        parsed[index] = _parser().parse_overrides(list(point))
+        parsed[index] = [_parse_line(line) for line in point]
         choices = tuple(str(o.input_line) for o in parsed[index] if is_group_choice(o))
         groups.setdefault(choices, []).append(index)
     checked: dict[str, tuple[bool, list[str]] | None] = {}  # one value's (composes, problems), by its line
@@ -235,6 +235,13 @@ def _parser() -> OverridesParser:
     return OverridesParser.create()  # stateless, and costly to make (~0.5 ms)
 
 
+@functools.lru_cache(maxsize=65536)
+def _parse_line(line: str) -> Override:
+    """One override, parsed once however many jobs of a sweep share it."""
+    (override,) = _parser().parse_overrides([line])
+    return override
+
+
 @functools.cache
 def _probe(schema: type) -> DictConfig:
     """An empty structured config of `schema`, to validate single values against."""
@@ -325,11 +332,10 @@ def _task_part(cfg: DictConfig) -> DictConfig:
 
 def check_overrides(overrides: Sequence[str]) -> list[str]:
     """Refuse overrides that do not parse, and those of `_target_`, `_partial_`, `_zen_target`, ..."""
-    parser = _parser()
     problems = []
     for line in overrides:
         try:
-            (override,) = parser.parse_overrides([line])
+            override = _parse_line(line)
         except OverrideParseException:
             problems.append(
                 f"{line}: not a valid override; write key=value, and quote a value with special "
