@@ -16,7 +16,8 @@ import torch
 from hydra_zen import launch
 
 import zenexp
-from tests.conftest import SwanLabRun, cli, read_metrics, run, run_dirs
+from tests.conftest import QUICK, SwanLabRun, cli, read_metrics, run, run_dirs
+from tests.test_resumable_sweeps import files_of
 from zenexp.provenance import read_run_file
 from zenexp.train import TORCH_DEFAULT_THREADS
 
@@ -101,6 +102,11 @@ def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_
     assert "Traceback" not in stderr
     assert SwanLabRun(run_dir).finish.state == 3  # RUN_STATE_ABORTED
     assert not list((run_dir / "checkpoints").glob("*.tmp"))
+    name = signal.Signals(signum).name
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "aborted" and status["signal"] == name
+    assert f"aborted by {name} in epoch 1" in (run_dir / "zenexp.log").read_text()
+    assert "aborted" in cli("compare", str(run_dir)).stdout.splitlines()[1].split()
 
     done = cli("resume", str(run_dir))
     assert done.returncode == 0, done.stderr
@@ -278,3 +284,26 @@ def test_each_job_in_a_process_gets_its_own_thread_count(in_tmp_path: Path) -> N
     assert read_run_file(one.output_dir)["threads"] == 1
     assert read_run_file(every.output_dir)["threads"] == TORCH_DEFAULT_THREADS  # not the job before's 1
     assert torch.get_num_threads() == before  # given back to the caller's process
+
+
+def test_resume_says_what_it_does_and_keeps_one_value_per_override(in_tmp_path: Path) -> None:
+    run_dir = run(*QUICK, "trainer.epochs=2").output_dir
+    kept = {name: text for name, text in files_of(run_dir).items() if name != "zenexp.log"}
+
+    done = cli("resume", str(run_dir))  # finished: nothing to do, nothing written, no new SwanLab run
+    assert done.returncode == 0, done.stderr
+    assert f"nothing to do: {run_dir} has trained its 2 epochs" in done.stdout
+    assert {name: text for name, text in files_of(run_dir).items() if name != "zenexp.log"} == kept
+
+    done = cli("resume", str(run_dir), "trainer.epochs=1")
+    assert done.returncode == 1
+    assert (
+        "trainer.epochs=1, but the run has trained 2 epochs already; give trainer.epochs=2 or more"
+        in done.stderr
+    )
+
+    for epochs in (3, 4):
+        assert cli("resume", str(run_dir), f"trainer.epochs={epochs}").returncode == 0
+    latest = read_run_file(run_dir)["resumed"][-1]["overrides"]
+    assert [o for o in latest if o.startswith("trainer.epochs")] == ["trainer.epochs=4"]  # not piled up
+    assert json.loads((run_dir / "summary.json").read_text())["epochs"] == 4

@@ -209,3 +209,26 @@ def test_a_sweep_cannot_be_resumed_twice_at_once_or_with_other_jobs(in_tmp_path:
     (sweep / "sweep.json").write_text(json.dumps(ledger))
     done = cli("resume", str(sweep))
     assert done.returncode == 1 and "the config of job 1 differs from when the sweep started" in done.stderr
+
+
+def test_a_sweeps_console_has_a_line_per_job_start_and_end_and_its_logs_the_rest(in_tmp_path: Path) -> None:
+    done = cli("-m", "seed=1,2", "trainer.epochs=2", "trainer.max_steps_per_epoch=3", "tracker.project=p")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for job in (0, 1):
+        assert sum(f"#{job} : " in line for line in lines) == 1
+        assert sum(f"job {job} finished: val_accuracy" in line for line in lines) == 1
+    assert not any("swanlab" in line or "epoch 1/2" in line for line in lines)
+    assert "\x1b[" not in done.stdout + done.stderr
+    sweep = sweep_dir_of(in_tmp_path)
+    log = (sweep / "0" / "zenexp.log").read_text()
+    assert "epoch 1/2: train loss" in log and "swanlab: Tracking run with swanlab version" in log
+    assert SwanLabRun(sweep / "0").start.name == "seed=1,trainer.epochs=2,trainer.max_steps_per_epoch=3"
+
+
+def test_help_into_a_closed_pipe_ends_quietly(in_tmp_path: Path) -> None:
+    # `true` has gone before zenexp writes: the case of `zenexp --help | head` with a longer text.
+    done = subprocess.run(
+        f"'{sys.executable}' -m zenexp --help | true", shell=True, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stderr == ""
