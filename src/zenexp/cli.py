@@ -32,6 +32,7 @@ from zenexp.schema import CONFIG_NAME
 from zenexp.train import RunResult
 
 COMMANDS = ("check", "resume", "rerun", "compare", "eval")
+GRID = "hydra/sweeper=grid"  # zenexp's default sweeper: Hydra's basic one, with a ledger
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -195,7 +196,7 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
     """Check every job that `args` would run; print the bad ones. 0 when all are valid."""
     parsed = get_args_parser().parse_args(list(args))
     overrides = list(parsed.overrides)
-    if parsed.multirun and not any(o.startswith("hydra/sweeper=") for o in overrides):
+    if parsed.multirun and not any(o.startswith("hydra/sweeper=") and o != GRID for o in overrides):
         points = sweep_points(overrides)
     else:  # a single run, or a sweeper that chooses its own points: check what is fixed
         points = [overrides]

@@ -162,8 +162,8 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
 
     class OptunaSearch(OptunaSweeper):
         """Hydra's Optuna sweeper, its study kept in the sweep directory (unless `storage` is given), so that a
-        resumed search counts the trials already run: a killed trial is recorded failed, and the search runs
-        the rest of its `n_trials`."""
+        resumed search counts the trials already run: a killed trial continues from its checkpoint (or is
+        recorded failed, without one), and the search runs the rest of its `n_trials`."""
 
         def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
             super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
@@ -193,8 +193,7 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
                 planned = ledger.read(sweep_dir).trials or 0
                 study = optuna.load_study(study_name=search.study_name, storage=search.storage)
                 for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # its driver was stopped
-                    log.warning("trial %d was interrupted: recorded as failed", trial.number)
+                    self._finish_interrupted(study, trial.number, sweep_dir / str(trial.number))
                 search.n_trials = planned - len(study.trials)
                 log.info(
                     "resuming %s: %d of %d trials run, %d to go",
@@ -207,6 +206,25 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
                     return None
                 search.job_idx = len(study.trials)  # job folder = trial number
                 return super().sweep(arguments)
+
+        def _finish_interrupted(self, study: Any, number: int, folder: Path) -> None:
+            """A trial its driver left running: continued from its checkpoint and its value told to the study;
+            one that has none is recorded failed (the search asks for another)."""
+            import optuna
+
+            record = read_run(folder) if folder.is_dir() else None
+            resumable = record is not None and (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
+            if record is None or not resumable or rundir.is_in_use(folder):
+                study.tell(number, state=optuna.trial.TrialState.FAIL)
+                log.warning("trial %d was interrupted before its first checkpoint: recorded failed", number)
+                return
+            overrides = prepared(folder.parent, folder, record.overrides)
+            assert self.sweeper.launcher is not None
+            (result,) = self.sweeper.launcher.launch([overrides], initial_job_idx=number)
+            try:
+                study.tell(number, values=[float(result.return_value)])
+            except Exception:  # noqa: BLE001  (the job failed: Hydra raises its error here)
+                study.tell(number, state=optuna.trial.TrialState.FAIL)
 
 
 if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None:  # with zenexp[sweep]
