@@ -63,8 +63,9 @@ class GridSweeper(BasicSweeper):
             plan = Ledger(
                 saved, "grid", [PlannedJob(str(i), p, h) for i, (p, h) in enumerate(self._hashes(points))]
             )
+            if not (sweep_dir / rundir.SWEEP_FILE).is_file():
+                OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
             todo = continue_or_start(sweep_dir, plan)
-            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
             for first, batch in runs(todo, self.max_batch_size):
                 try:
                     returns.append(self.launcher.launch(batch, initial_job_idx=first))
