@@ -70,6 +70,11 @@ def read_run(run_dir: Path) -> RunRecord:
         overrides = (
             OmegaConf.to_container(rundir.read_yaml(overrides_file)) if overrides_file.is_file() else []
         )
+        if (run_dir / rundir.RUN_FILE).is_file():  # a resumed run is what its latest resume made it
+            resumed = rundir.read_json(run_dir / rundir.RUN_FILE).get("resumed")
+            latest = resumed[-1] if isinstance(resumed, list) and resumed else None
+            if isinstance(latest, dict) and isinstance(latest.get("overrides"), list):
+                overrides = [o for o in latest["overrides"] if not str(o).startswith("resume=")]
         status: dict[str, Any] = {"status": "did not finish", "error": None}
         if (run_dir / STATUS_FILE).is_file():
             status = rundir.read_json(run_dir / STATUS_FILE)
