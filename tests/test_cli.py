@@ -125,7 +125,7 @@ def test_multirun_sweeps_the_learning_rate(in_tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     dirs = run_dirs(in_tmp_path / "multirun")
     assert len(dirs) == 2
-    assert [SwanLabRun(d).config["optim"]["lr"] for d in dirs] == [0.01, 0.1]
+    assert [SwanLabRun(d).config["optim.lr"] for d in dirs] == [0.01, 0.1]
     # Named after the job's overrides, which Hydra sorts.
     assert [SwanLabRun(d).start.name for d in dirs] == [
         f"optim.lr={lr},trainer.batch_size=8,trainer.epochs=1,trainer.max_steps_per_epoch=3"
