@@ -143,7 +143,6 @@ def test_a_job_that_fails_never_stops_the_others(launcher: str, in_tmp_path: Pat
     assert "1 of 2 jobs finished (1 failed)" in done.stdout
     sweep = sweep_dir_of(in_tmp_path)
     assert f"finish the sweep with: zenexp resume {sweep.relative_to(in_tmp_path)}" in done.stderr
-    sweep = sweep_dir_of(in_tmp_path)
     failed = json.loads((sweep / "0" / "status.json").read_text())
     assert failed["status"] == "failed"
     assert failed["error"].startswith("dataset=cifar10: data/cifar-10-batches-py/data_batch_3 is not")
