@@ -89,7 +89,10 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_hard_crash_is_reported(slurm: list[str
 
     done = sweep(slurm, "model=small,hard_crash", *QUICK)
     assert done.returncode == 1
-    assert "has not produced any output (state: FAILED)" in done.stderr
+    assert (
+        "the launcher failed: " in done.stdout
+        and "has not produced any output (state: FAILED)" in done.stdout
+    )
     assert "1 of 2 jobs finished" in done.stdout
     latest = max((in_tmp_path / "multirun").glob("*/*"))  # the second sweep's directory
     small, crashed = (read_run(job) for job in run_dirs([latest]))
