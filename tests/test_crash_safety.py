@@ -37,11 +37,11 @@ LONG = [
 ]
 
 
-def start_and_stop(run_dir: Path, signum: int) -> tuple[int, str]:
+def start_and_stop(run_dir: Path, signum: int, *overrides: str) -> tuple[int, str]:
     """Start a long run in `run_dir`, send `signum` once it has written a mid-epoch checkpoint, and
     return its exit status and what it wrote on stderr."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "zenexp", *LONG, f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "zenexp", *LONG, *overrides, f"hydra.run.dir={run_dir}"],
         stdout=subprocess.DEVNULL,  # the job's log is in run_dir
         stderr=subprocess.PIPE,
         text=True,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run
+from tests.test_crash_safety import start_and_stop
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -94,3 +97,12 @@ def test_the_dashboard_shows_the_run_and_its_loss_chart(
     assert "dashboard-check" in experiment and "Finished" in experiment
     assert "train/loss" in experiment and "val/accuracy" in experiment  # chart titles
     assert experiment.count("<canvas") >= 2  # drawn charts
+
+
+def test_a_stopped_run_is_not_shown_as_finished_on_the_dashboard(in_tmp_path: Path) -> None:
+    run_dir = in_tmp_path / "stopped"
+    status, _ = start_and_stop(run_dir, signal.SIGINT, "tracker.mode=local")
+    assert status == 128 + signal.SIGINT
+    with sqlite3.connect(run_dir / "swanlog" / "runs.swanlab") as dashboard_db:  # what `swanlab watch` reads
+        ((state,),) = dashboard_db.execute("SELECT status FROM experiment").fetchall()
+    assert state == -1  # the dashboard's "stopped" (it has no aborted); 1 would show it as finished
