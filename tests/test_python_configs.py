@@ -106,7 +106,8 @@ def test_the_tracker_records_the_config_built_in_python() -> None:
     job = launch(cfg, zenexp.task, version_base="1.3")
     swan = SwanLabRun(job.return_value.output_dir)
     assert swan.start.project == "python-configs" and list(swan.start.tags) == ["a", "b"]
-    assert swan.config["optim"]["lr"] == 0.003 and swan.config["seed"] == 7
+    assert swan.config["optim.lr"] == 0.003 and swan.config["seed"] == 7
+    assert swan.config["optim"] == "Adam"  # a slot filled in Python: named after what it builds
 
 
 def test_assigned_slots_and_later_edits_run_too() -> None:

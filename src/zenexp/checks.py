@@ -89,6 +89,11 @@ def validate_job(cfg: DictConfig) -> None:
     job's own `hydra` config. A refused job leaves nothing: what Hydra wrote for it is removed again."""
     hydra = HydraConfig.get()
     problems = check_config(cfg, job_overrides()) or _check_slot_choices(job_overrides())
+    resume = cfg.get("resume")
+    if resume and Path(hydra.runtime.output_dir).resolve() != Path(resume).resolve():
+        problems.append(
+            f"resume={resume}: a job continues the run of its own folder, {hydra.runtime.output_dir}"
+        )
     problems = problems or check_hydra(cast(DictConfig, hydra), before_run=False)
     if problems:
         if not cfg.get("resume"):  # a resumed run's directory is never touched
@@ -142,10 +147,13 @@ def check_points(points: Sequence[Sequence[str]]) -> dict[int, list[str]]:
             values = _values(parsed[index])
             differing = [o for o in values if o.input_line not in first_values]
             light = None
+            keys = [o.key_or_group for o in values]
             if (
                 base is not None
                 and not failures[first]
-                and {o.key_or_group for o in values} == set(first_values.values())
+                and len(set(keys)) == len(keys) == len(first_values)  # one value per key, as in the first
+                and set(keys) == set(first_values.values())
+                and all(_on_its_own(o) for o in values)
             ):
                 for override in differing:
                     line = str(override.input_line)
@@ -196,22 +204,27 @@ def _whole(
 COMBINED = ("dataset", "tracker", "resume", "model.image_shape", "trainer.device", "hydra")
 
 
-def _value_problems(cfg: DictConfig, override: Override) -> tuple[bool, list[str]] | None:
-    """Whether one `key=value` has its field's declared type (would compose), and its problems against the
-    type and bounds; None when only the whole config can tell (an interpolation, a key added or removed, a
-    field other checks combine)."""
-    key, line = override.key_or_group, str(override.input_line)
-    value = override.value()
-    if (
+def _on_its_own(override: Override) -> bool:
+    """Whether a value can be checked against its field alone: not an interpolation (written `${...}`, or
+    escaped by a sweep) or `???`, not a key added or removed, not a dict or list, not a field that other
+    checks combine with the rest of the config (`resume=` is compared with a whole saved config)."""
+    key, value = override.key_or_group, override.value()
+    return not (
         override.is_delete()
         or override.is_add()
         or override.is_force_add()
         or key.split(".")[0] in COMBINED
         or key.startswith(COMBINED)
-        or "${" in line
+        or "$" in str(override.input_line)
+        or value == "???"
         or isinstance(value, (dict, list))
-    ):
-        return None
+    )
+
+
+def _value_problems(cfg: DictConfig, override: Override) -> tuple[bool, list[str]] | None:
+    """Whether one value that can be checked on its own (`_on_its_own`) has its field's declared type (would
+    compose), and its problems against the type and bounds; None when only the whole config can tell."""
+    key, line, value = override.key_or_group, str(override.input_line), override.value()
     parent_path, _, name = key.rpartition(".")
     parent = OmegaConf.select(cfg, parent_path) if parent_path else cfg
     schema = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
@@ -227,7 +240,10 @@ def _value_problems(cfg: DictConfig, override: Override) -> tuple[bool, list[str
         return False, [f"{line}: {_first_line(error)}"]
     if get_origin(hint) is not Annotated:
         return True, []
-    return True, list(_check_value(key, probe[name], get_args(hint)))
+    try:
+        return True, list(_check_value(key, probe[name], get_args(hint)))
+    except OmegaConfBaseException:
+        return None
 
 
 @functools.cache

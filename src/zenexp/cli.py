@@ -87,12 +87,21 @@ def run(args: list[str]) -> None:
     try:
         hydra.main(config_path=None, config_name=CONFIG_NAME, version_base="1.3")(_run)()
     finally:
-        if sweeps.last_sweep_dir is not None:  # a sweep ran: summarise it, failed jobs included
-            runs = sweeps.write_sweep_summary(sweeps.last_sweep_dir)
-            print(f"\n{sweep_outcome(runs)}; {sweeps.last_sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
+        sweep_dir = sweeps.last_sweep_dir
+        # A sweep that got as far as its ledger or a job: summarise it, failed jobs included (one refused
+        # before that leaves its directory empty, for the same command again).
+        planned = (
+            sweep_dir is not None
+            and sweep_dir.is_dir()
+            and any(path.name == rundir.SWEEP_FILE or path.is_dir() for path in sweep_dir.iterdir())
+        )
+        if planned:
+            assert sweep_dir is not None
+            runs = sweeps.write_sweep_summary(sweep_dir)
+            print(f"\n{sweep_outcome(runs)}; {sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
             print(compare.table(runs))
-    if sweeps.last_sweep_dir is not None and any(run.status != "finished" for run in runs):
-        print(f"finish the sweep with: zenexp resume {sweeps.last_sweep_dir}", file=sys.stderr)
+    if planned and any(run.status != "finished" for run in runs):
+        print(f"finish the sweep with: zenexp resume {sweep_dir}", file=sys.stderr)
         sys.exit(1)
 
 

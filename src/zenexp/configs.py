@@ -373,14 +373,6 @@ class MainConfig:
         default_factory=lambda: {
             "job": {"name": "zenexp"},
             "hydra_logging": {"zenexp_guard": GUARD["verdict"]},  # a key Python's logging ignores
-            # A sweep's console: a line per job start (Hydra's) and end; everything in each job's log file.
-            "job_logging": {
-                "filters": {
-                    "console": {"()": "zenexp.sweeps.ConsoleFilter"},
-                    "log_file": {"()": "zenexp.sweeps.LogFileFilter"},
-                },
-                "handlers": {"console": {"filters": ["console"]}, "file": {"filters": ["log_file"]}},
-            },
             "callbacks": {
                 "guard": dict(GUARD),
                 "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},

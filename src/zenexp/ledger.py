@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from zenexp import rundir
 from zenexp.errors import UserError
 from zenexp.rundir import SWEEP_FILE
@@ -25,21 +23,25 @@ from zenexp.rundir import SWEEP_FILE
 # logging, storage URLs) is refused, and is the user's to give on the command line.
 RESUMABLE_HYDRA = ("hydra/launcher", "hydra/sweeper")
 RESUMABLE_HYDRA_PREFIXES = ("hydra.sweeper.params.", "hydra.sweeper.sampler.")
-RESUMABLE_HYDRA_KEYS = {
-    f"hydra.launcher.{key}"
-    for key in (
-        "n_jobs",
-        "timeout_min",
-        "cpus_per_task",
-        "gpus_per_node",
-        "tasks_per_node",
-        "nodes",
-        "mem_gb",
-    )
-} | {
-    f"hydra.sweeper.{key}"
-    for key in ("n_trials", "n_jobs", "direction", "max_failure_rate", "max_batch_size")
-}
+RESUMABLE_HYDRA_KEYS = (
+    {"hydra.output_subdir", "hydra.sweep.subdir"}
+    | {
+        f"hydra.launcher.{key}"
+        for key in (
+            "n_jobs",
+            "timeout_min",
+            "cpus_per_task",
+            "gpus_per_node",
+            "tasks_per_node",
+            "nodes",
+            "mem_gb",
+        )
+    }
+    | {
+        f"hydra.sweeper.{key}"
+        for key in ("n_trials", "n_jobs", "direction", "max_failure_rate", "max_batch_size")
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,10 @@ def read(sweep_dir: Path) -> Ledger:
         ledger.trials is None or (isinstance(ledger.trials, int) and ledger.trials >= 0)
     ):
         raise UserError(f"{path}: not a zenexp sweep ledger (sweeper, trials); the file is damaged")
-    if any(not job.job.isdigit() for job in jobs) or len({job.job for job in jobs}) != len(jobs):
-        raise UserError(f"{path}: its job folders must be distinct numbers; the file is damaged")
+    if any(Path(job.job).name != job.job or job.job in ("", ".", "..") for job in jobs) or len(
+        {job.job for job in jobs}
+    ) != len(jobs):
+        raise UserError(f"{path}: its job folders must be distinct plain names; the file is damaged")
     return ledger
 
 
@@ -118,7 +122,7 @@ def resume_overrides(sweep_dir: Path, overrides: Sequence[str]) -> list[str]:
         ):
             raise UserError(
                 f"{sweep_dir / SWEEP_FILE}: refused the saved override {line}: a ledger may only choose the "
-                f"launcher and sweeper and their counts; give other Hydra settings after the sweep directory"
+                f"launcher and sweeper and their counts (this one was not written by zenexp)"
             )
         if override.package is not None or (key.startswith("hydra") and "${" in line):
             raise UserError(f"{sweep_dir / SWEEP_FILE}: refused the saved override {line}")
@@ -130,9 +134,4 @@ def resume_overrides(sweep_dir: Path, overrides: Sequence[str]) -> list[str]:
             f"resources) may be given when resuming a sweep, and one run takes more epochs with "
             f"zenexp resume RUN_DIR trainer.epochs=N"
         )
-    quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
-    return ["-m", *kept, *overrides, f"hydra.sweep.dir='{quoted}'"]
-
-
-def composed_yaml(cfg: Any) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=False)
+    return ["-m", *kept, *overrides, rundir.path_override("hydra.sweep.dir", sweep_dir)]

@@ -49,7 +49,7 @@ def resume_problems(cfg: DictConfig) -> list[str]:
             f"resume={cfg.resume}: trainer.epochs={epochs}, but the run has trained {trained} already; "
             f"give trainer.epochs={reached + (1 if position['step_in_epoch'] else 0)} or more"
         ]
-    if position["stopped_early"]:
+    if position["stopped_early"] and epochs != saved_config(run_dir).get("trainer.epochs"):
         return [
             f"resume={cfg.resume}: the run stopped early after epoch {position['epoch'] - 1} (validation accuracy "
             f"had stopped improving), so more epochs would train nothing; start a new run instead"
@@ -156,7 +156,7 @@ def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list
     where to continue."""
     given = {_key(line) for line in overrides}
     kept = [line for line in saved_overrides(Path(run_dir)) if _key(line) not in given]
-    return [*kept, *overrides, f"resume='{run_dir}'"]
+    return [*kept, *overrides, rundir.path_override("resume", run_dir)]
 
 
 def _key(line: str) -> str:

@@ -12,6 +12,7 @@ import io
 import itertools
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,10 +111,8 @@ def write_status(run_dir: Path, status: str, **facts: Any) -> None:
 def in_use(folder: Path, what: str) -> Iterator[None]:
     """Hold `folder`'s lock while inside: a second process running the same run or sweep is refused in one
     line. The kernel lets go of it when the process dies, however it dies."""
-    try:
-        descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as error:
-        raise UserError(f"cannot lock {folder / LOCK_FILE}: {error.strerror or error}") from error
+    descriptor = _open_lock(folder, os.O_RDWR | os.O_CREAT)
+    assert descriptor is not None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -129,9 +128,8 @@ def in_use(folder: Path, what: str) -> Iterator[None]:
 
 def is_in_use(folder: Path) -> bool:
     """Whether another process holds `folder`'s lock (without making a lock file where there is none)."""
-    try:
-        descriptor = os.open(folder / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    descriptor = _open_lock(folder, os.O_RDONLY)
+    if descriptor is None:
         return False
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -140,6 +138,31 @@ def is_in_use(folder: Path) -> bool:
     finally:
         os.close(descriptor)
     return False
+
+
+def _open_lock(folder: Path, flags: int) -> int | None:
+    """The lock file, opened: never through a link, never waiting (a FIFO put there), a plain file only."""
+    path = folder / LOCK_FILE
+    try:
+        descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise UserError(f"cannot lock {path}: {error.strerror or error}") from error
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UserError(f"{path}: not a lock file (someone put something else there); remove it")
+    return descriptor
+
+
+def path_override(key: str, path: Path | str) -> str:
+    """`key='<path>'`, quoted for Hydra's parser. A path with `$` is refused: Hydra would resolve a `${...}` in
+    it even quoted (a folder named `${oc.env:SECRET}` would put a secret into the run's records)."""
+    text = str(path)
+    if "$" in text:
+        raise UserError(f"{text}: a path with $ in it cannot be given to Hydra; rename or move it")
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{key}='{quoted}'"
 
 
 # ---- reading ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ launcher: it runs where each job runs (this process, a joblib worker, a Slurm no
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +113,9 @@ def sweep_runs(sweep_dir: Path) -> list[RunRecord]:
             return [RunRecord(sweep_dir, [], "damaged", str(error), {})]
         for job in jobs:
             folder = sweep_dir / job.job
-            started = (folder / HYDRA_SUBDIR).is_dir()
+            record = read_run(folder) if folder.is_dir() else RunRecord(folder, [], "not started", None, {})
             planned.append(
-                read_run(folder) if started else RunRecord(folder, job.overrides, "not started", None, {})
+                record if record.overrides else dataclasses.replace(record, overrides=job.overrides)
             )
     names = {record.run_dir.name for record in planned}
     return planned + [read_run(job) for job in job_dirs(sweep_dir) if job.name not in names]
@@ -172,6 +173,11 @@ class SweepRecorder(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         # A job begins its run afresh, even in a directory an earlier job of this process trained in.
         rundir.begun.discard(Path(config.hydra.runtime.output_dir).resolve())
+        # What the console and the log file show, whatever logging the job configured (hydra/job_logging).
+        for handler in logging.getLogger().handlers:
+            wanted = LogFileFilter if isinstance(handler, logging.FileHandler) else ConsoleFilter
+            if not any(isinstance(f, (ConsoleFilter, LogFileFilter)) for f in handler.filters):
+                handler.addFilter(wanted())
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         run_dir = Path(config.hydra.runtime.output_dir)

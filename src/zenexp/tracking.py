@@ -78,8 +78,10 @@ def readable_config(config: DictConfig) -> dict[str, Any]:
     walk(plain, "")
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     for group in ("dataset", "model", "optim", "scheduler", "experiment"):
-        if choices.get(group) is not None:
-            fields[group] = choices[group]
+        node = plain.get(group) if isinstance(plain, dict) else None
+        built = node.get("_target_") if isinstance(node, dict) else None  # a slot filled in Python
+        if choices.get(group) is not None or built:
+            fields[group] = choices.get(group) or str(built).rpartition(".")[2]
     return dict(sorted(fields.items()))
 
 

@@ -32,7 +32,8 @@ from omegaconf import DictConfig, OmegaConf
 from zenexp import ledger, rundir
 from zenexp.errors import UserError
 from zenexp.ledger import Ledger, PlannedJob
-from zenexp.schema import is_group_choice
+from zenexp.provenance import read_run_file
+from zenexp.schema import is_group_choice, plain
 from zenexp.sweeps import read_run
 
 log = logging.getLogger("zenexp")
@@ -60,8 +61,11 @@ class GridSweeper(BasicSweeper):
         saved = [*hydra_overrides(self.config), *arguments]
         returns: list[Sequence[JobReturn]] = []
         with refusing(), rundir.in_use(sweep_dir, "sweep"):
+            folders = job_folders(self.config, len(points))
             plan = Ledger(
-                saved, "grid", [PlannedJob(str(i), p, h) for i, (p, h) in enumerate(self._hashes(points))]
+                saved,
+                "grid",
+                [PlannedJob(f, p, h) for f, (p, h) in zip(folders, self._hashes(points), strict=True)],
             )
             if not (sweep_dir / rundir.SWEEP_FILE).is_file():
                 OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
@@ -90,9 +94,22 @@ class GridSweeper(BasicSweeper):
 
 
 def hydra_overrides(config: DictConfig) -> list[str]:
-    """The Hydra overrides the sweep was started with (not the `hydra.mode` Hydra adds itself)."""
-    lines = [str(line) for line in config.hydra.overrides.hydra]
-    return [line for line in lines if not line.startswith("hydra.mode=")]
+    """The Hydra overrides the sweep was started with, as typed (not the `hydra.mode` Hydra adds itself)."""
+    lines = OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)
+    assert isinstance(lines, list)
+    return [str(line) for line in lines if not str(line).startswith("hydra.mode=")]
+
+
+def job_folders(config: DictConfig, count: int) -> list[str]:
+    """The folder of each job in the sweep directory: `hydra.sweep.subdir` for job number 0, 1, ..."""
+    subdir = plain(config.hydra.sweep)["subdir"]  # as written: `${hydra.job.num}` is not known yet
+    names = [str(subdir).replace("${hydra.job.num}", str(number)) for number in range(count)]
+    if any("${" in name for name in names):
+        raise UserError(
+            f"hydra.sweep.subdir={subdir}: zenexp's sweeps number their job folders with ${{hydra.job.num}} "
+            f"alone (so that a resume finds each job's folder)"
+        )
+    return names
 
 
 def continue_or_start(sweep_dir: Path, plan: Ledger) -> list[tuple[int, list[str]]]:
@@ -114,28 +131,38 @@ def continue_or_start(sweep_dir: Path, plan: Ledger) -> list[tuple[int, list[str
             f"a registered config changed since); finish it with that code, or start a new sweep"
         )
     todo = []
-    for job in plan.jobs:
-        folder = sweep_dir / job.job
-        record = read_run(folder) if folder.is_dir() else None
-        if record is not None and record.status == "finished":
-            continue
-        if folder.is_dir() and rundir.is_in_use(folder):
-            log.warning("job %s is running in another process; left to it", job.job)
-            continue
-        todo.append((int(job.job), prepared(sweep_dir, folder, job.overrides)))
+    for number, job in enumerate(plan.jobs):
+        folder = own_folder(sweep_dir, job.job)
+        if folder.is_dir() and (folder / rundir.RUN_FILE).is_file():
+            ran = read_run_file(folder).get("overrides")
+            if ran != job.overrides:  # a folder someone put there, or swapped
+                raise UserError(f"{folder}: holds a run of other overrides ({ran}) than job {job.job}'s")
+            if read_run(folder).status == "finished":
+                continue
+            if rundir.is_in_use(folder):
+                log.warning("job %s is running in another process; left to it", job.job)
+                continue
+        todo.append((number, prepared(sweep_dir, folder, job.overrides)))
     done = len(plan.jobs) - len(todo)
     log.info("resuming %s: %d of %d jobs finished, %d to run", sweep_dir, done, len(plan.jobs), len(todo))
     return todo
+
+
+def own_folder(sweep_dir: Path, name: str) -> Path:
+    """A folder of the sweep directory itself: a link there (to another run, elsewhere) is refused."""
+    folder = sweep_dir / name
+    if folder.is_symlink() or not (folder.resolve().parent == sweep_dir.resolve()):
+        raise UserError(f"{folder}: a link, or not in {sweep_dir}; a sweep's jobs live in its own directory")
+    return folder
 
 
 def prepared(sweep_dir: Path, folder: Path, overrides: list[str]) -> list[str]:
     """A job that has a checkpoint continues from it; one that has none starts again, its earlier folder
     moved to `.attempts/` (nothing is lost)."""
     if (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file() and (folder / rundir.RUN_FILE).is_file():
-        quoted = str(folder.resolve()).replace("\\", "\\\\").replace("'", "\\'")
-        return [*overrides, f"resume='{quoted}'"]
+        return [*overrides, rundir.path_override("resume", folder.resolve())]
     if folder.exists():
-        attempts = sweep_dir / rundir.ATTEMPTS_DIR
+        attempts = own_folder(sweep_dir, rundir.ATTEMPTS_DIR)
         attempts.mkdir(exist_ok=True)
         number = sum(1 for _ in attempts.glob(f"{folder.name}-*")) + 1
         shutil.move(folder, attempts / f"{folder.name}-{number}")
@@ -191,7 +218,8 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
                 if not (sweep_dir / rundir.SWEEP_FILE).is_file():
                     ledger.write(sweep_dir, Ledger(saved, "search", [], search.n_trials))
                     return super().sweep(arguments)
-                planned = ledger.read(sweep_dir).trials or 0
+                ledger.read(sweep_dir)  # a readable ledger of this search
+                planned = search.n_trials  # the ledger's, or the one given with the resume
                 study = optuna.load_study(study_name=search.study_name, storage=search.storage)
                 for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                     self._finish_interrupted(study, trial.number, sweep_dir / str(trial.number))
@@ -213,19 +241,33 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
             one that has none is recorded failed (the search asks for another)."""
             import optuna
 
-            record = read_run(folder) if folder.is_dir() else None
-            resumable = record is not None and (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
-            if record is None or not resumable or rundir.is_in_use(folder):
+            own_folder(folder.parent, folder.name)
+            resumable = (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
+            ran = read_run_file(folder).get("overrides") if (folder / rundir.RUN_FILE).is_file() else None
+            if not resumable or not _task_overrides(ran) or rundir.is_in_use(folder):
                 study.tell(number, state=optuna.trial.TrialState.FAIL)
                 log.warning("trial %d was interrupted before its first checkpoint: recorded failed", number)
                 return
-            overrides = prepared(folder.parent, folder, record.overrides)
+            assert isinstance(ran, list)
+            overrides = prepared(folder.parent, folder, ran)
             assert self.sweeper.launcher is not None
             (result,) = self.sweeper.launcher.launch([overrides], initial_job_idx=number)
             try:
                 study.tell(number, values=[float(result.return_value)])
             except Exception:  # noqa: BLE001  (the job failed: Hydra raises its error here)
                 study.tell(number, state=optuna.trial.TrialState.FAIL)
+
+
+def _task_overrides(overrides: Any) -> bool:
+    """Whether a trial's recorded overrides are the task's own only (a run directory may be forged: never
+    Hydra's settings, which could send the job elsewhere)."""
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        return False
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001  (does not parse: not zenexp's)
+        return False
+    return all(not o.key_or_group.startswith("hydra") and o.package is None for o in parsed)
 
 
 if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None:  # with zenexp[sweep]
@@ -238,6 +280,6 @@ if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
             from hydra.core.hydra_config import HydraConfig
 
             sweep_overrides, *rest = args
-            run_dir = str(HydraConfig.get().runtime.output_dir).replace("\\", "\\\\").replace("'", "\\'")
+            run_dir = HydraConfig.get().runtime.output_dir
             overrides = [o for o in sweep_overrides if not o.startswith("resume=")]
-            return super().checkpoint([*overrides, f"resume='{run_dir}'"], *rest, **kwargs)
+            return super().checkpoint([*overrides, rundir.path_override("resume", run_dir)], *rest, **kwargs)
