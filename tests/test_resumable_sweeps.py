@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -232,3 +233,57 @@ def test_help_into_a_closed_pipe_ends_quietly(in_tmp_path: Path) -> None:
         f"'{sys.executable}' -m zenexp --help | true", shell=True, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stderr == ""
+
+
+TINY = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled"]
+
+
+def test_a_shared_sweep_directory_cannot_redirect_a_resume(in_tmp_path: Path) -> None:
+    assert cli("-m", "seed=0,1", *TINY).returncode == 0
+    sweep = sweep_dir_of(in_tmp_path)
+    (sweep / "1" / "status.json").unlink()  # as if killed: resume would take job 1 up again
+    assert cli("-m", "seed=5", *TINY, "hydra.sweep.dir=victim").returncode == 0
+
+    (sweep / "1").rename(in_tmp_path / "moved")
+    (sweep / "1").symlink_to(in_tmp_path / "victim" / "0")  # a link to another run
+    done = cli("resume", str(sweep))
+    assert done.returncode == 1 and "a link, or not in" in done.stdout + done.stderr
+    (sweep / "1").unlink()
+
+    shutil.copytree(in_tmp_path / "victim" / "0", sweep / "1")  # another run's folder put in its place
+    done = cli("resume", str(sweep))
+    assert done.returncode == 1 and "holds a run of other overrides" in done.stdout + done.stderr
+    shutil.rmtree(sweep / "1")
+
+    (in_tmp_path / "moved").rename(sweep / "1")
+    (sweep / "1" / ".lock").unlink()
+    os.mkfifo(sweep / "1" / ".lock")  # would hold an open() forever
+    done = cli("resume", str(sweep))
+    assert done.returncode == 1 and "not a lock file" in done.stdout + done.stderr
+
+
+def test_job_folders_named_otherwise_and_any_job_logging_resume_too(in_tmp_path: Path) -> None:
+    args = ["seed=0,1", *TINY, "hydra.sweep.subdir=j${hydra.job.num}", "hydra/job_logging=stdout"]
+    assert cli("-m", *args).returncode == 0
+    sweep = sweep_dir_of(in_tmp_path)
+    assert (sweep / "j1" / "summary.json").is_file()
+    (sweep / "j1" / "status.json").unlink()
+    done = cli("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 jobs finished" in done.stdout
+
+
+def test_an_early_stopped_job_killed_before_its_status_is_finished_by_resume(in_tmp_path: Path) -> None:
+    stops = [
+        "scheduler=step",
+        "scheduler.step_size=1",
+        "scheduler.gamma=1e-12",
+        "trainer.early_stop_patience=1",
+    ]
+    assert cli("-m", "seed=0,1", "trainer.epochs=4", "trainer.max_steps_per_epoch=30", *stops).returncode == 0
+    sweep = sweep_dir_of(in_tmp_path)
+    assert json.loads((sweep / "1" / "status.json").read_text())["stopped_early"] is True
+    (sweep / "1" / "status.json").unlink()
+    done = cli("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    assert json.loads((sweep / "1" / "status.json").read_text())["stopped_early"] is True

@@ -408,3 +408,22 @@ def test_a_sweep_checked_value_by_value_finds_what_checking_each_job_whole_finds
     assert len(points) - len(fast) == 4  # lr 0.1 and 2 epochs, for each model and seed
     for index, point in enumerate(points):
         assert sorted(fast.get(index, [])) == sorted(check_point(point)), point
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        ["resume=nowhere/0", "seed=1,2"],  # shared, but compared with a whole saved config
+        ["optim.lr=0.1,${optim.momentum}"],  # escaped by the sweep: the whole check reads it
+        ["optim.lr=0.1,???"],
+        ["seed=1,${oc.env:HOME}"],
+        ["optim.lr=0.1,${nowhere}"],
+        ["optim.lr=0.1,0.2", "+foo=1,2"],
+        ["optim.lr=0.1,-1", "optim.lr=0.5"],
+    ],
+)
+def test_tricky_sweeps_are_refused_exactly_as_their_jobs_would_be(sweep: list[str]) -> None:
+    points = sweep_points(sweep)
+    fast = check_points(points)
+    for index, point in enumerate(points):
+        assert sorted(fast.get(index, [])) == sorted(check_point(point)), point

@@ -18,10 +18,10 @@ from zenexp import rundir
 from zenexp.errors import UserError
 from zenexp.rundir import SWEEP_FILE
 
-# The saved Hydra settings `zenexp resume SWEEP_DIR` gives Hydra again: the launcher and sweeper chosen, and
-# their counts. A ledger may come from someone else: anything else of Hydra's (setup commands, environment,
+# The saved Hydra settings `zenexp resume SWEEP_DIR` gives Hydra again: the launcher, sweeper and logging
+# configs chosen (by name: registered ones only), their counts, and the job folders' names. A ledger may come from someone else: anything else of Hydra's (setup commands, environment,
 # logging, storage URLs) is refused, and is the user's to give on the command line.
-RESUMABLE_HYDRA = ("hydra/launcher", "hydra/sweeper")
+RESUMABLE_HYDRA = ("hydra/launcher", "hydra/sweeper", "hydra/job_logging", "hydra/hydra_logging")
 RESUMABLE_HYDRA_PREFIXES = ("hydra.sweeper.params.", "hydra.sweeper.sampler.")
 RESUMABLE_HYDRA_KEYS = (
     {"hydra.output_subdir", "hydra.sweep.subdir"}
@@ -42,6 +42,9 @@ RESUMABLE_HYDRA_KEYS = (
         for key in ("n_trials", "n_jobs", "direction", "max_failure_rate", "max_batch_size")
     }
 )
+
+
+JOB_NUMBER = "${hydra.job.num}"  # in hydra.sweep.subdir: the one interpolation a ledger may hold
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def resume_overrides(sweep_dir: Path, overrides: Sequence[str]) -> list[str]:
                 f"{sweep_dir / SWEEP_FILE}: refused the saved override {line}: a ledger may only choose the "
                 f"launcher and sweeper and their counts (this one was not written by zenexp)"
             )
-        if override.package is not None or (key.startswith("hydra") and "${" in line):
+        if override.package is not None or (key.startswith("hydra") and "${" in line.replace(JOB_NUMBER, "")):
             raise UserError(f"{sweep_dir / SWEEP_FILE}: refused the saved override {line}")
         kept.append(line)
     given = [o for o in overrides if not o.startswith(("hydra.", "hydra/"))]

@@ -118,7 +118,7 @@ def continue_or_start(sweep_dir: Path, plan: Ledger) -> list[tuple[int, list[str
     path = sweep_dir / rundir.SWEEP_FILE
     if not path.is_file():
         ledger.write(sweep_dir, plan)
-        return [(int(job.job), job.overrides) for job in plan.jobs]
+        return [(number, job.overrides) for number, job in enumerate(plan.jobs)]
     recorded = ledger.read(sweep_dir)
     if [(j.job, j.overrides) for j in recorded.jobs] != [(j.job, j.overrides) for j in plan.jobs]:
         raise UserError(
