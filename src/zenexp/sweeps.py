@@ -201,14 +201,17 @@ class SweepRecorder(Callback):
             failure = job_return._return_value
             error = one_line(failure)
             cause = failure.__cause__ if isinstance(failure, JobFailed) else failure
-            if isinstance(cause, UserError):
-                log.error("%s failed: %s", name, error)
+            # Refused or failed before it began, in a run that is not this job's: that run is left as it was
+            # (its log included).
+            owned = run_dir.resolve() in rundir.begun or not (
+                config.get("resume") or (run_dir / rundir.RUN_FILE).exists()
+            )
+            if isinstance(cause, UserError) or not owned:
+                log.error("%s failed: %s", name, error, extra={"log_file": owned})
             else:  # the traceback in the log file, one line on the console
                 log.error("%s failed: %s", name, error, exc_info=failure, extra={"console": False})
                 log.error("%s failed: %s", name, error, extra={"console": True, "log_file": False})
-            if run_dir.resolve() in rundir.begun or not (
-                config.get("resume") or (run_dir / rundir.RUN_FILE).exists()
-            ):  # else refused or failed before it began, in a run that is not this job's: left as it was
+            if owned:
                 rundir.write_status(run_dir, "failed", error=error)
         if sweep:
             write_sweep_summary(Path(config.hydra.sweep.dir))
