@@ -75,11 +75,14 @@ def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> 
     )
     assert done.returncode == 1
     (job,) = run_dirs(in_tmp_path / "multirun")
-    assert "RuntimeError: mat1 and mat2 shapes" in (job / "zenexp.log").read_text()
+    log = (job / "zenexp.log").read_text()
+    assert "Traceback" in log and "RuntimeError: mat1 and mat2 shapes" in log
     submitit_logs = "".join(
-        log.read_text() for log in (sweep_dir(in_tmp_path) / ".submitit").glob("*/*_log.*")
+        path.read_text() for path in (sweep_dir(in_tmp_path) / ".submitit").glob("*/*_log.*")
     )
-    assert "Traceback" in submitit_logs and "RuntimeError: mat1 and mat2 shapes" in submitit_logs
+    # The job's console (submitit's log) has the one line; the traceback is in the job's own log.
+    assert "job 0 failed: RuntimeError: mat1 and mat2 shapes" in submitit_logs
+    assert "Traceback" not in submitit_logs
 
 
 def test_the_shipped_optuna_search_maximises_validation_accuracy(in_tmp_path: Path) -> None:
