@@ -355,14 +355,16 @@ def test_a_malformed_host_warns_and_records_offline(in_tmp_path: Path) -> None:
 
 def test_a_long_default_name_is_shortened_and_still_recorded(in_tmp_path: Path) -> None:
     many = [
-        f"tracker.tags=[{','.join(f'tag{i}' * 3 for i in range(25))}]",
+        f"tracker.tags=[{','.join(f'tag{i}' * 3 for i in range(25))}]",  # not in the name: not the experiment
         "tracker.description=" + "d" * 500,
+        "optim.lr=0.001" + "0" * 600,
     ]
     result = run(*QUICK, *many)
     swanlab_run = SwanLabRun(result.output_dir)
     assert swanlab_run.finish.state == 1 and swanlab_run.scalars
     name = swanlab_run.start.name
-    assert len(name) == 511 and name.startswith("tracker.description=ddd") and "..." in name
+    assert len(name) == 511 and name.startswith("optim.lr=0.00100") and "..." in name
+    assert "tracker." not in name
     assert name.endswith(
         "trainer.max_steps_per_epoch=3"
     )  # start and end kept, so the name still says what ran

@@ -79,8 +79,6 @@ def read_run(run_dir: Path) -> RunRecord:
         status: dict[str, Any] = {"status": "did not finish", "error": None}
         if (run_dir / STATUS_FILE).is_file():
             status = rundir.read_json(run_dir / STATUS_FILE)
-        elif not (run_dir / rundir.RUN_FILE).is_file():
-            status = {"status": "not started", "error": None}
         metrics: dict[str, Any] = {}
         if (run_dir / SUMMARY_FILE).is_file():
             metrics = rundir.read_json(run_dir / SUMMARY_FILE)
