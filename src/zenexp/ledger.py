@@ -19,8 +19,9 @@ from zenexp.errors import UserError
 from zenexp.rundir import SWEEP_FILE
 
 # The saved Hydra settings `zenexp resume SWEEP_DIR` gives Hydra again: the launcher, sweeper and logging
-# configs chosen (by name: registered ones only), their counts, and the job folders' names. A ledger may come from someone else: anything else of Hydra's (setup commands, environment,
-# logging, storage URLs) is refused, and is the user's to give on the command line.
+# configs chosen (by name: registered ones only), their counts, and the job folders' names. A ledger may come
+# from someone else: anything else of Hydra's (setup commands, environment, log handlers, storage URLs) is
+# refused, and is the user's to give on the command line.
 RESUMABLE_HYDRA = ("hydra/launcher", "hydra/sweeper", "hydra/job_logging", "hydra/hydra_logging")
 RESUMABLE_HYDRA_PREFIXES = ("hydra.sweeper.params.", "hydra.sweeper.sampler.")
 RESUMABLE_HYDRA_KEYS = (
