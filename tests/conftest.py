@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -91,6 +92,15 @@ class SwanLabRun:
                     (record.scalar.step, record.scalar.value.number)
                 )
         reader.close()
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """Every file under `folder` and its content's hash: equal means byte-for-byte the same."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def read_metrics(run_dir: Path, timings: bool = False) -> list[dict[str, float]]:

@@ -16,8 +16,7 @@ import torch
 from hydra_zen import launch
 
 import zenexp
-from tests.conftest import QUICK, SwanLabRun, cli, read_metrics, run, run_dirs
-from tests.test_resumable_sweeps import files_of
+from tests.conftest import QUICK, SwanLabRun, cli, hashes, read_metrics, run, run_dirs
 from zenexp.provenance import read_run_file
 from zenexp.train import TORCH_DEFAULT_THREADS
 
@@ -288,12 +287,12 @@ def test_each_job_in_a_process_gets_its_own_thread_count(in_tmp_path: Path) -> N
 
 def test_resume_says_what_it_does_and_keeps_one_value_per_override(in_tmp_path: Path) -> None:
     run_dir = run(*QUICK, "trainer.epochs=2").output_dir
-    kept = {name: text for name, text in files_of(run_dir).items() if name != "zenexp.log"}
+    kept = {name: text for name, text in hashes(run_dir).items() if name != "zenexp.log"}
 
     done = cli("resume", str(run_dir))  # finished: nothing to do, nothing written, no new SwanLab run
     assert done.returncode == 0, done.stderr
     assert f"nothing to do: {run_dir} has trained its 2 epochs" in done.stdout
-    assert {name: text for name, text in files_of(run_dir).items() if name != "zenexp.log"} == kept
+    assert {name: text for name, text in hashes(run_dir).items() if name != "zenexp.log"} == kept
 
     done = cli("resume", str(run_dir), "trainer.epochs=1")
     assert done.returncode == 1

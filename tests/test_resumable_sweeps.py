@@ -3,7 +3,6 @@ them, leaving finished jobs as they were. Real CLI runs in subprocesses, killed 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SwanLabRun, cli, write_cifar10
+from tests.conftest import SwanLabRun, cli, hashes, write_cifar10
 from zenexp import rundir
 from zenexp.sweeps import read_run
 
@@ -29,15 +28,6 @@ SLOW = [
     "trainer.batch_size=8",
     "tracker.mode=disabled",
 ]
-
-
-def files_of(folder: Path) -> dict[str, str]:
-    """Every file under `folder` with a hash of its bytes: what "left untouched" compares."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def sweep_dir_of(root: Path) -> Path:
@@ -73,7 +63,7 @@ def test_a_killed_sweep_is_resumed_to_completion_leaving_finished_jobs_untouched
     args = [f"hydra/launcher={launcher}", "hydra.launcher.n_jobs=1"] if launcher == "joblib" else []
     sweep = kill_driver_when([*args, "seed=0,1,2", *SLOW], "1/checkpoints/last.pt")
     assert read_run(sweep / "0").status == "finished"
-    finished_before = files_of(sweep / "0")
+    finished_before = hashes(sweep / "0")
 
     listed = cli("compare", str(sweep))
     assert listed.returncode == 0, listed.stderr
@@ -83,7 +73,7 @@ def test_a_killed_sweep_is_resumed_to_completion_leaving_finished_jobs_untouched
     done = cli("resume", str(sweep))
     assert done.returncode == 0, done.stderr
     assert "3 of 3 jobs finished" in done.stdout
-    assert files_of(sweep / "0") == finished_before  # not run again
+    assert hashes(sweep / "0") == finished_before  # not run again
     assert json.loads((sweep / "1" / "run.json").read_text())["resumed"]  # continued from its checkpoint
     assert json.loads((sweep / "2" / "run.json").read_text())["resumed"] == []  # never started: ran whole
     uninterrupted = cli("-m", *args, "seed=1", *SLOW, "hydra.sweep.dir=again")
@@ -169,11 +159,11 @@ def test_a_killed_optuna_search_is_resumed_and_counts_its_trials(in_tmp_path: Pa
     ]
     sweep = kill_driver_when(search, "1/checkpoints/last.pt")
     assert (sweep / "optuna.db").is_file()
-    finished_before = files_of(sweep / "0")
+    finished_before = hashes(sweep / "0")
 
     done = cli("resume", str(sweep))
     assert done.returncode == 0, done.stderr
-    assert files_of(sweep / "0") == finished_before
+    assert hashes(sweep / "0") == finished_before
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
     assert all(read_run(sweep / job).status == "finished" for job in ("1", "2", "3"))
     assert json.loads((sweep / "1" / "run.json").read_text())["resumed"]  # the killed trial, continued

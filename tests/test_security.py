@@ -6,7 +6,6 @@ Each test is one of the reproductions of issue 10, attacked through every door i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import runpy
@@ -23,7 +22,7 @@ from hydra.errors import HydraException
 from hydra_zen import launch
 
 import zenexp
-from tests.conftest import QUICK, SwanLabRun, cli, run, run_dirs, write_cifar10
+from tests.conftest import QUICK, SwanLabRun, cli, hashes, run, run_dirs, write_cifar10
 from zenexp import rundir
 
 # Each names code to run: os.makedirs makes the folder `pwned` in the test's directory if it ever runs.
@@ -37,15 +36,6 @@ CODE_IN_OVERRIDES = [
     "~hydra.callbacks.guard",
     "hydra.callbacks.guard.verdict=ok",
 ]
-
-
-def hashes(folder: Path) -> dict[str, str]:
-    """Every file under `folder` and its content's hash: equal means byte-for-byte the same."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def launch_refusal(*overrides: str) -> str:
