@@ -59,6 +59,7 @@ from zenexp.schema import (
     is_group_choice,
     join,
     options,
+    override_key,
     plain,
     references,
     registered_hydra_references,
@@ -413,7 +414,7 @@ def _keys(value: Any) -> Iterator[str]:
 def explain_compose_error(overrides: Sequence[str]) -> list[str]:
     """Compose with each override on its own (after the group choices) to say which ones fail and why."""
     lines = [str(o.input_line) for o in _parser().parse_overrides(list(overrides))]
-    choices = [line for line in lines if options(_key(line)) or _key(line) in EXTRAS]
+    choices = [line for line in lines if options(override_key(line)) or override_key(line) in EXTRAS]
     problems = [_compose_problem(choices[:i], choice) for i, choice in enumerate(choices)]
     if not any(problems):
         problems = [_compose_problem(choices, line) for line in lines if line not in choices]
@@ -435,15 +436,11 @@ def _compose_problem(base: list[str], override: str) -> str | None:
     except (HydraException, OmegaConfBaseException) as error:
         cause = error.__cause__
         if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
-            return f"{override}: {_unknown_key(base, _key(override))}"
+            return f"{override}: {_unknown_key(base, override_key(override))}"
         if isinstance(cause, OmegaConfBaseException):
             return f"{override}: {_first_line(cause)}"
         return f"{override}: {str(error).splitlines()[0]}"
     return None
-
-
-def _key(override: str) -> str:
-    return override.partition("=")[0].lstrip("+~")
 
 
 def _unknown_key(base: list[str], key: str) -> str:
@@ -645,7 +642,7 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
         f"{line}: Hydra sets hydra.runtime itself, and hydra.searchpath would read configs from elsewhere; "
         f"neither may be overridden"
         for line in written.get("overrides", {}).get("hydra") or []
-        if _key(str(line)).startswith(("hydra.runtime", "hydra.searchpath"))
+        if override_key(str(line)).startswith(("hydra.runtime", "hydra.searchpath"))
     ]
     if next(iter((written.get("callbacks") or {}).items()), None) != ("guard", GUARD):
         problems.append(

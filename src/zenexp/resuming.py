@@ -16,7 +16,7 @@ from zenexp import checkpoint, rundir
 from zenexp.configs import add_to_hydra_store
 from zenexp.errors import UserError
 from zenexp.provenance import read_run_file, recorded_threads
-from zenexp.schema import compose_config, options
+from zenexp.schema import compose_config, options, override_key
 
 RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
 THREADS = "trainer.num_threads"
@@ -154,13 +154,9 @@ def _mapping(info: dict[str, Any], key: str) -> dict[str, Any]:
 def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list[str]:
     """The run's own overrides, each new one in place of a saved one of its key (they never pile up), and
     where to continue."""
-    given = {_key(line) for line in overrides}
-    kept = [line for line in saved_overrides(Path(run_dir)) if _key(line) not in given]
+    given = {override_key(line) for line in overrides}
+    kept = [line for line in saved_overrides(Path(run_dir)) if override_key(line) not in given]
     return [*kept, *overrides, rundir.path_override("resume", run_dir)]
-
-
-def _key(line: str) -> str:
-    return line.partition("=")[0].lstrip("+~")
 
 
 def rerun_overrides(run_dir: Path) -> list[str]:

@@ -37,6 +37,11 @@ def compose_config(overrides: Sequence[str], with_hydra: bool = False) -> DictCo
         return compose(CONFIG_NAME, overrides=list(overrides), return_hydra_config=with_hydra)
 
 
+def override_key(line: str) -> str:
+    """The key or group an override line sets, without its prefix: `+trainer.epochs=3` -> `trainer.epochs`."""
+    return line.partition("=")[0].lstrip("+~")
+
+
 def is_group_choice(override: Override) -> bool:
     """What Hydra reads as choosing a config (`model=large`, `hydra/launcher=joblib`), not setting a value."""
     key = override.key_or_group
