@@ -372,7 +372,11 @@ class MainConfig:
     hydra: Any = field(
         default_factory=lambda: {
             "job": {"name": "zenexp"},
-            "hydra_logging": {"zenexp_guard": GUARD["verdict"]},  # a key Python's logging ignores
+            "hydra_logging": {
+                "zenexp_guard": GUARD["verdict"],  # a key Python's logging ignores
+                # Optuna's study database: alembic (>= 1.18) logs a line per plugin as it is imported.
+                "loggers": {"alembic": {"level": "WARNING"}},
+            },
             "callbacks": {
                 "guard": dict(GUARD),
                 "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},

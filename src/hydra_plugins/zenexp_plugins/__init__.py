@@ -193,6 +193,16 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
         resumed search counts the trials already run: a killed trial continues from its checkpoint (or is
         recorded failed, without one), and the search runs the rest of its `n_trials`."""
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            import optuna
+
+            # One line per trial comes from zenexp (job N finished); Optuna's own lines, coloured even when
+            # not on a terminal, only when something is wrong (alembic's: MainConfig's hydra_logging).
+            optuna.logging.disable_default_handler()
+            optuna.logging.enable_propagation()
+            optuna.logging.set_verbosity(logging.WARNING)
+
         def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
             super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
             search = self.sweeper
@@ -203,12 +213,6 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
         def sweep(self, arguments: list[str]) -> None:
             import optuna
 
-            # One line per trial comes from zenexp (job N finished); Optuna's own lines, coloured even when
-            # not on a terminal, and alembic's set-up of the study's database, only when something is wrong.
-            optuna.logging.disable_default_handler()
-            optuna.logging.enable_propagation()
-            optuna.logging.set_verbosity(logging.WARNING)
-            logging.getLogger("alembic").setLevel(logging.WARNING)
             search = self.sweeper
             assert search.config is not None and search.storage is not None
             sweep_dir = Path(search.config.hydra.sweep.dir)
