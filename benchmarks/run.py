@@ -1,4 +1,5 @@
-"""zenexp against the lesson's own training loop and against the floor of a bare in-memory loop.
+"""zenexp against the training loop of the course lesson 《6. 开展和记录实验》 ("Experiments and configs")
+and against the floor of a bare in-memory loop.
 
     python benchmarks/run.py            # about two minutes on 2 CPU cores
     python benchmarks/run.py --quick    # a few steps of each, to check the script itself

@@ -6,12 +6,15 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from hydra_zen import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import QUICK, SwanLabRun, cli, read_metrics, run_dirs
 from zenexp.schema import compose_config
+
+pytestmark = pytest.mark.slow  # the real command line, in a subprocess
 
 
 def test_default_command_trains_and_records(in_tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ def uninterrupted() -> tuple[dict[str, float], list[dict[str, float]]]:
     return result.metrics, read_metrics(result.output_dir)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -> None:
     run_dir = in_tmp_path / "killed"
     status, _ = start_and_stop(run_dir, signal.SIGKILL)
@@ -92,6 +93,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -
     assert read_run_file(run_dir)["resumed"][0]["at_step"] == stopped_at["step"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_tmp_path: Path) -> None:
     run_dir = in_tmp_path / "stopped"
@@ -113,6 +115,7 @@ def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_
     assert json.loads((run_dir / "summary.json").read_text()) == {**metrics, "stopped_early": True}
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_learning_rate_is_refused_with_the_diff(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=5")
     saved = (first.output_dir / ".hydra" / "overrides.yaml").read_text()
@@ -133,7 +136,7 @@ def test_resume_with_a_changed_learning_rate_is_refused_with_the_diff(in_tmp_pat
 
 def test_a_refused_resume_from_python_leaves_the_run_as_it_was(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=5")
-    before = sorted(p.relative_to(first.output_dir) for p in first.output_dir.rglob("*"))
+    before = hashes(first.output_dir)
     with pytest.raises(zenexp.UserError, match="optim.lr: 0.001 -> 0.1"):
         run(
             "trainer.epochs=1",
@@ -141,15 +144,16 @@ def test_a_refused_resume_from_python_leaves_the_run_as_it_was(in_tmp_path: Path
             "optim.lr=0.1",
             f"resume='{first.output_dir}'",
         )
-    assert sorted(p.relative_to(first.output_dir) for p in first.output_dir.rglob("*")) == before
-    assert "test accuracy" in (first.output_dir / "zenexp.log").read_text()
+    assert hashes(first.output_dir) == before  # byte for byte, its log included
 
 
+@pytest.mark.slow
 def test_a_new_run_cannot_resume_what_has_no_checkpoint(in_tmp_path: Path) -> None:
     done = cli("resume", str(in_tmp_path / "nowhere"))
     assert done.returncode == 1 and "not a zenexp run directory" in done.stderr
 
 
+@pytest.mark.slow
 def test_rerun_reproduces_a_finished_run_exactly(in_tmp_path: Path) -> None:
     first = run("model=large", "trainer.epochs=2", "seed=7")
     done = cli("rerun", str(first.output_dir))
@@ -182,6 +186,7 @@ def test_the_run_directory_records_versions_overrides_and_commit(in_tmp_path: Pa
     assert checkpoint["position"]["best_val_accuracy"] == result.metrics["val_accuracy"]
 
 
+@pytest.mark.slow
 def test_rerun_and_resume_use_the_thread_count_the_run_recorded(in_tmp_path: Path) -> None:
     first = cli(
         "trainer.num_threads=0",
@@ -207,6 +212,7 @@ def test_rerun_and_resume_use_the_thread_count_the_run_recorded(in_tmp_path: Pat
     assert done.returncode == 1 and "trainer.num_threads: 1 -> 2" in done.stderr
 
 
+@pytest.mark.slow
 def test_cloud_without_a_key_records_offline(in_tmp_path: Path) -> None:
     done = cli("tracker.mode=cloud", "trainer.epochs=1")
     assert done.returncode == 0, done.stderr
@@ -215,6 +221,7 @@ def test_cloud_without_a_key_records_offline(in_tmp_path: Path) -> None:
     assert SwanLabRun(run_dir).finish.state == 1
 
 
+@pytest.mark.slow
 def test_cloud_with_an_unreachable_server_records_offline(in_tmp_path: Path) -> None:
     env = {"SWANLAB_API_KEY": "not-a-real-key", "SWANLAB_API_HOST": "http://127.0.0.1:9"}
     done = cli("tracker.mode=cloud", "trainer.epochs=1", env=env)
@@ -247,6 +254,7 @@ def test_an_error_inside_swanlab_does_not_stop_training(monkeypatch: pytest.Monk
     assert len(calls) == 4  # SwanLab was left alone after its error
 
 
+@pytest.mark.slow
 def test_three_hundred_jobs_in_one_process(in_tmp_path: Path) -> None:
     threads = threading.active_count()
     jobs = launch(
@@ -285,6 +293,7 @@ def test_each_job_in_a_process_gets_its_own_thread_count(in_tmp_path: Path) -> N
     assert torch.get_num_threads() == before  # given back to the caller's process
 
 
+@pytest.mark.slow
 def test_resume_says_what_it_does_and_keeps_one_value_per_override(in_tmp_path: Path) -> None:
     run_dir = run(*QUICK, "trainer.epochs=2").output_dir
     kept = {name: text for name, text in hashes(run_dir).items() if name != "zenexp.log"}

@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import run
 from tests.test_crash_safety import start_and_stop
 
+pytestmark = [pytest.mark.slow, pytest.mark.dashboard]
+
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
     "--headless",

@@ -15,6 +15,7 @@ from zenexp.cli import main
 from zenexp.evaluation import Evaluation, confusion_table
 
 
+@pytest.mark.slow
 def test_eval_gives_the_test_accuracy_the_run_reported_with_its_confusion_matrix(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=2")
     done = cli("eval", str(first.output_dir))
@@ -42,6 +43,7 @@ def test_eval_gives_the_test_accuracy_the_run_reported_with_its_confusion_matrix
     assert "test/confusion_matrix" in evaluation.media
 
 
+@pytest.mark.slow
 def test_eval_of_the_last_checkpoint_and_on_files_moved_elsewhere(in_tmp_path: Path) -> None:
     write_cifar10(in_tmp_path / "data")
     first = run("dataset=cifar10", "model=net", "trainer.epochs=2", "tracker.mode=disabled")
@@ -82,6 +84,7 @@ def test_eval_refuses_what_would_change_the_model_or_the_test_split(
     assert not (first.output_dir / "eval.json").exists()
 
 
+@pytest.mark.slow
 def test_eval_of_a_damaged_or_missing_checkpoint_is_one_line(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled")
     best = first.output_dir / "checkpoints" / "best.pt"
@@ -101,6 +104,7 @@ def test_the_confusion_table_puts_true_classes_in_rows() -> None:
     assert lines[2].split() == ["cat", "2", "0", "1.0000"] and lines[3].split() == ["dog", "1", "1", "0.5000"]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_is_evaluated_and_its_older_evaluation_removed(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "tracker.mode=disabled")
     assert cli("eval", str(first.output_dir)).returncode == 0

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import QUICK, cli, run_dirs
+
+pytestmark = pytest.mark.slow  # mypy and the command line, in subprocesses
 
 USER_MODULE = '''
 from typing import Annotated

@@ -174,6 +174,7 @@ def test_values_set_in_python_are_checked_like_overrides(name: str, in_tmp_path:
     assert not list(in_tmp_path.glob("outputs/**/*.*"))  # nothing recorded
 
 
+@pytest.mark.slow
 def test_a_run_built_in_python_is_not_repeated_from_its_overrides(in_tmp_path: Path) -> None:
     cfg = MainConfig(model=LargeConf(hidden=64), trainer=quick(), tracker=OFF)
     first = launch(cfg, zenexp.task, version_base="1.3").return_value

@@ -18,6 +18,8 @@ from tests.conftest import SwanLabRun, cli, hashes, write_cifar10
 from zenexp import rundir
 from zenexp.sweeps import read_run
 
+pytestmark = pytest.mark.slow  # every test runs a sweep through the real command line
+
 # Jobs long enough to be killed in the middle (8 epochs of the lesson's CNN on 400 images, ~2 s), each
 # checkpointing at every epoch.
 SLOW = [

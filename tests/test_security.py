@@ -52,6 +52,7 @@ def entries(folder: Path) -> list[str]:
 # ---- code from input -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override", CODE_IN_OVERRIDES)
 def test_code_named_in_hydra_overrides_never_runs(override: str, in_tmp_path: Path) -> None:
     check = cli("check", override)
@@ -68,6 +69,7 @@ def test_code_named_in_hydra_overrides_never_runs(override: str, in_tmp_path: Pa
     assert entries(in_tmp_path) == []  # no `pwned`, no run directory
 
 
+@pytest.mark.slow
 def test_code_in_the_cli_never_runs_even_with_full_errors(in_tmp_path: Path) -> None:
     done = cli(CODE_IN_OVERRIDES[0], "optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode == 1 and "not named by any registered config" in done.stderr
@@ -76,6 +78,7 @@ def test_code_in_the_cli_never_runs_even_with_full_errors(in_tmp_path: Path) -> 
     assert entries(in_tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path: Path) -> None:
     shared = run(*QUICK).output_dir
     record = json.loads((shared / "run.json").read_text())
@@ -98,6 +101,7 @@ def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path:
     assert not (in_tmp_path / "pwned").exists() and len(run_dirs(in_tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(in_tmp_path: Path) -> None:
     first = run(*QUICK)
     last = first.output_dir / "checkpoints" / "last.pt"
@@ -121,6 +125,7 @@ class Payload:
         return (os.makedirs, ("pwned",))
 
 
+@pytest.mark.slow
 def test_a_forged_or_foreign_checkpoint_is_refused_before_the_run_is_touched(in_tmp_path: Path) -> None:
     first, other = run(*QUICK).output_dir, run("model=large", *QUICK).output_dir
     last = first / "checkpoints" / "last.pt"
@@ -139,6 +144,7 @@ def test_a_forged_or_foreign_checkpoint_is_refused_before_the_run_is_touched(in_
         assert hashes(first) == before
 
 
+@pytest.mark.slow
 def test_a_cifar10_batch_carrying_code_is_refused(in_tmp_path: Path) -> None:
     write_cifar10(in_tmp_path / "data")
     import pickle
@@ -150,6 +156,7 @@ def test_a_cifar10_batch_carrying_code_is_refused(in_tmp_path: Path) -> None:
     assert not (in_tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 truncated"])
 def test_a_broken_checkpoint_is_one_line_naming_what_else_to_resume_from(
     content: bytes, in_tmp_path: Path
@@ -170,6 +177,7 @@ def test_a_broken_checkpoint_is_one_line_naming_what_else_to_resume_from(
 # ---- runs damaged or lost --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_runs_started_together_never_share_a_directory(in_tmp_path: Path) -> None:
     results = [run(*QUICK, "tracker.mode=disabled") for _ in range(3)]  # within a second or two
     assert len({result.output_dir for result in results}) == 3
@@ -197,6 +205,7 @@ def test_runs_started_together_never_share_a_directory(in_tmp_path: Path) -> Non
         assert steps == sorted(steps)  # one run's records, not two interleaved
 
 
+@pytest.mark.slow
 def test_a_run_never_writes_into_another_runs_directory(in_tmp_path: Path) -> None:
     taken = run(*QUICK).output_dir
     before = hashes(taken)
@@ -221,6 +230,7 @@ def test_a_saved_resume_never_turns_a_rerun_into_a_resume(in_tmp_path: Path) -> 
     assert rerun.output_dir not in (victim, shared) and hashes(victim) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("subdir", ["..", "../..", "/tmp", "a/b", "."])
 def test_clean_up_never_reaches_outside_the_refused_run(subdir: str, in_tmp_path: Path) -> None:
     day = in_tmp_path / "outputs" / "day"
@@ -233,6 +243,7 @@ def test_clean_up_never_reaches_outside_the_refused_run(subdir: str, in_tmp_path
     assert hashes(in_tmp_path) == before and (day / "earlier-run").is_dir()
 
 
+@pytest.mark.slow
 def test_an_empty_resume_is_refused(in_tmp_path: Path) -> None:
     (in_tmp_path / "notes.txt").write_text("mine")
     done = cli("resume=")
@@ -241,6 +252,7 @@ def test_an_empty_resume_is_refused(in_tmp_path: Path) -> None:
     assert entries(in_tmp_path) == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_a_refused_or_failed_resume_leaves_the_run_byte_for_byte(in_tmp_path: Path) -> None:
     write_cifar10(in_tmp_path / "data")
     first = run("model=net", "dataset=cifar10", *QUICK).output_dir
@@ -267,6 +279,7 @@ def test_a_refused_or_failed_resume_leaves_the_run_byte_for_byte(in_tmp_path: Pa
     assert hashes(first) == before
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_no_half_file(in_tmp_path: Path) -> None:
     """RLIMIT_FSIZE makes writes past 200 kB fail as a full disk does: the net's checkpoints do not fit."""
     limit = (
@@ -288,6 +301,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_file(in_tmp_path: Path) -> N
     assert [record["epoch"] for record in rundir.read_metrics(run_dir) if "epoch" in record] == [1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "content"),
     [
@@ -323,6 +337,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 trickling_server: Callable[[], int] = runpy.run_path(str(BENCHMARKS / "tracker_setup.py"))["trickling_server"]
 
 
+@pytest.mark.slow
 def test_a_trickling_server_costs_at_most_the_setup_timeout(in_tmp_path: Path) -> None:
     env = {"SWANLAB_API_KEY": "a-key", "SWANLAB_API_HOST": f"http://127.0.0.1:{trickling_server()}"}
     started = time.monotonic()
@@ -334,6 +349,7 @@ def test_a_trickling_server_costs_at_most_the_setup_timeout(in_tmp_path: Path) -
     assert SwanLabRun(run_dir).finish.state == 1
 
 
+@pytest.mark.slow
 def test_a_malformed_host_warns_and_records_offline(in_tmp_path: Path) -> None:
     env = {"SWANLAB_API_KEY": "a-key", "SWANLAB_API_HOST": "http://127.0.0.1:abc"}
     done = cli("tracker.mode=cloud", *QUICK, env=env)
@@ -396,6 +412,7 @@ def test_a_resume_the_checkpoints_cannot_honour_is_refused_before_the_run_is_tou
     refused("best.pt is not this run's model")
 
 
+@pytest.mark.slow
 def test_a_run_that_stopped_early_is_not_resumed_into_nothing(in_tmp_path: Path) -> None:
     stopped = run(
         "optim.lr=1e-9", "trainer.early_stop_patience=1", "trainer.epochs=4", "trainer.max_steps_per_epoch=5"
@@ -407,6 +424,7 @@ def test_a_run_that_stopped_early_is_not_resumed_into_nothing(in_tmp_path: Path)
     assert hashes(stopped.output_dir) == before
 
 
+@pytest.mark.slow
 def test_a_forged_thread_count_in_a_saved_config_is_one_line(in_tmp_path: Path) -> None:
     first = run(
         "trainer.num_threads=0", "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "tracker.mode=disabled"
@@ -418,6 +436,7 @@ def test_a_forged_thread_count_in_a_saved_config_is_one_line(in_tmp_path: Path) 
     assert "trainer.num_threads" in done.stderr
 
 
+@pytest.mark.slow
 def test_eval_never_writes_through_a_link_left_in_a_run_directory(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled")
     victim = in_tmp_path / "victim.txt"

@@ -16,6 +16,8 @@ from tests.test_resumable_sweeps import SLOW
 from zenexp.provenance import read_run_file
 from zenexp.sweeps import read_run, run_dirs
 
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
 CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
 
 CRASHERS = '''
@@ -96,7 +98,7 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_hard_crash_is_reported(slurm: list[str
     assert "1 of 2 jobs finished" in done.stdout
     latest = max((in_tmp_path / "multirun").glob("*/*"))  # the second sweep's directory
     small, crashed = (read_run(job) for job in run_dirs([latest]))
-    assert small.status == "finished" and small.metrics["test_accuracy"] >= 0
+    assert small.status == "finished" and "test_accuracy" in small.metrics
     assert crashed.status == "did not finish" and crashed.overrides[0] == "model=hard_crash"
 
 

@@ -259,10 +259,19 @@ if not torch.cuda.is_available():
     BAD_INPUTS.append((["trainer.device=cuda"], "trainer.device=cuda", "no CUDA device is present"))
     BAD_INPUTS.append((["trainer.device=cuda:1"], "trainer.device=cuda:1", "no CUDA device is present"))
 
-IDS = [" ".join(overrides)[:60] for overrides, _, _ in BAD_INPUTS]
 # The real command line in a subprocess, for a few of each kind; the rest run `zenexp.cli.main` in-process,
 # which gives the same answer (it refuses before Hydra starts) in a fraction of the time.
 REAL_CLI = [case for i, case in enumerate(BAD_INPUTS) if i % 12 == 0]
+
+
+def table(cases: list[tuple[list[str], str, str]], fast_every: int, offset: int = 0) -> list[Any]:
+    """The cases as test parameters; one in `fast_every` is in the fast loop, the rest are marked slow."""
+    return [
+        pytest.param(
+            *case, id=" ".join(case[0])[:60], marks=[] if i % fast_every == offset else [pytest.mark.slow]
+        )
+        for i, case in enumerate(cases)
+    ]
 
 
 def refuse_in_process(overrides: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -282,7 +291,7 @@ def nothing_was_recorded(root: Path) -> bool:
     return not [p for p in root.rglob("*") if ".swanlab-home" not in p.parts]
 
 
-@pytest.mark.parametrize(("overrides", "field", "expected"), BAD_INPUTS, ids=IDS)
+@pytest.mark.parametrize(("overrides", "field", "expected"), table(BAD_INPUTS, fast_every=8))
 def test_cli_refuses_with_one_short_message(
     overrides: list[str], field: str, expected: str, in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -290,6 +299,7 @@ def test_cli_refuses_with_one_short_message(
     assert nothing_was_recorded(in_tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "field", "expected"), REAL_CLI, ids=[" ".join(c[0])[:60] for c in REAL_CLI]
 )
@@ -302,7 +312,7 @@ def test_the_real_cli_refuses_with_one_short_message(
     assert nothing_was_recorded(in_tmp_path)
 
 
-@pytest.mark.parametrize(("overrides", "field", "expected"), BAD_INPUTS, ids=IDS)
+@pytest.mark.parametrize(("overrides", "field", "expected"), table(BAD_INPUTS, fast_every=8, offset=4))
 def test_launch_refuses_before_any_work(
     overrides: list[str], field: str, expected: str, in_tmp_path: Path
 ) -> None:
@@ -318,12 +328,14 @@ def test_launch_refuses_before_any_work(
     assert nothing_was_recorded(in_tmp_path)
 
 
+@pytest.mark.slow
 def test_full_traceback_on_request(in_tmp_path: Path) -> None:
     done = cli("optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "optim.lr=-1.0: expected a number > 0" in done.stderr
 
 
+@pytest.mark.slow
 def test_several_mistakes_are_listed_together(in_tmp_path: Path) -> None:
     done = cli("model=large", "optim.lrr=1", "trainer.epoch=2", "model.hiden=3")
     assert done.returncode == 1
@@ -332,6 +344,7 @@ def test_several_mistakes_are_listed_together(in_tmp_path: Path) -> None:
         assert hint in done.stderr
 
 
+@pytest.mark.slow
 def test_check_lists_every_bad_point_of_a_sweep(in_tmp_path: Path) -> None:
     done = cli("check", "-m", "optim.lr=0.1,abc", "model=small,huge")
     assert done.returncode == 1
@@ -342,6 +355,7 @@ def test_check_lists_every_bad_point_of_a_sweep(in_tmp_path: Path) -> None:
     assert not (in_tmp_path / "multirun").exists()
 
 
+@pytest.mark.slow
 def test_check_passes_a_good_sweep_and_runs_nothing(in_tmp_path: Path) -> None:
     done = cli("check", "-m", "optim.lr=0.1,0.01", "model=small,large,net", "dataset=fake")
     assert done.returncode == 0, done.stderr
@@ -349,6 +363,7 @@ def test_check_passes_a_good_sweep_and_runs_nothing(in_tmp_path: Path) -> None:
     assert not (in_tmp_path / "outputs").exists() and not (in_tmp_path / "multirun").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_with_one_bad_point_launches_nothing(in_tmp_path: Path) -> None:
     done = cli("-m", "optim.lr=0.1,-1", *QUICK)
     assert done.returncode == 1
@@ -364,6 +379,7 @@ def test_targets_must_come_from_registered_configs() -> None:
     assert problem.startswith("model._target_=os.system: not the target of any registered config")
 
 
+@pytest.mark.slow
 def test_python_module_and_command_share_check() -> None:
     done = cli("check", "model=large", "optim=adam")
     assert done.returncode == 0 and "all 1 job valid" in done.stdout
@@ -400,6 +416,7 @@ def test_a_large_sweep_is_checked_composing_once_per_choice_of_groups(
     assert sorted(composed) == [["model=large"], ["model=small"]]
 
 
+@pytest.mark.slow
 def test_a_sweep_checked_value_by_value_finds_what_checking_each_job_whole_finds() -> None:
     points = sweep_points(
         ["model=small,large", "optim.lr=0.1,-1,abc", "trainer.epochs=2,0", "seed=1,${trainer.epochs}"]

@@ -77,7 +77,7 @@ def carve_validation(
 
 
 def _normalise(pixels: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
-    """Scale to [0, 1] and normalise with mean 0.5 and std 0.5, as the lesson's transform does."""
+    """Scale to [0, 1] and normalise with mean 0.5 and std 0.5, as the lesson's transform does (the course lesson 《6. 开展和记录实验》)."""
     return (pixels.float() / max_value - 0.5) / 0.5
 
 
