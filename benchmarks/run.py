@@ -1,4 +1,4 @@
-"""zenexp against the training loop of the course lesson 《6. 开展和记录实验》 ("Experiments and configs")
+"""zenexp against the training loop of the course lesson 《6. 开展和记录实验》 ("Running and recording experiments")
 and against the floor of a bare in-memory loop.
 
     python benchmarks/run.py            # about two minutes on 2 CPU cores

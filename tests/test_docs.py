@@ -102,7 +102,8 @@ def run_bash(block: Block, folder: Path, activated: bool) -> str:
         timeout=600,
     )
     expected = int(block.argument) if block.directive == "exit" else 0
-    assert done.returncode == expected, f"{block.where}: exit {done.returncode}\n{block.code}\n{done.stdout}"
+    status = 128 - done.returncode if done.returncode < 0 else done.returncode  # killed: as a shell says it
+    assert status == expected, f"{block.where}: exit {status}\n{block.code}\n{done.stdout}"
     return done.stdout
 
 
@@ -120,6 +121,7 @@ def run_pycon(block: Block, namespace: dict[str, Any], document: str) -> None:
     runner = doctest.DocTestRunner(optionflags=MATCHING)
     runner.run(test, out=report.write, clear_globs=False)
     assert runner.failures == 0, report.getvalue()
+    namespace.update(test.globs)  # doctest ran on a copy: what it defined is there for the next blocks
 
 
 def run_document(document: str, folder: Path) -> None:

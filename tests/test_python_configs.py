@@ -138,6 +138,7 @@ def test_group_overrides_replace_a_slot_filled_in_python() -> None:
     assert saved["optim"] == {**saved["optim"], "_target_": "torch.optim.sgd.SGD", "lr": 0.2, "momentum": 0.9}
 
 
+@pytest.mark.slow
 def test_a_python_slot_and_a_dataset_override_meet() -> None:
     saved = launched(MainConfig(model=NetConf(), trainer=quick(), tracker=OFF), "dataset=fake")
     assert saved["model"]["_target_"] == "zenexp.models.Net" and saved["model"]["image_shape"] == [3, 32, 32]

@@ -221,6 +221,7 @@ def test_a_run_never_writes_into_another_runs_directory(in_tmp_path: Path) -> No
     assert hashes(taken) == before
 
 
+@pytest.mark.slow
 def test_a_saved_resume_never_turns_a_rerun_into_a_resume(in_tmp_path: Path) -> None:
     victim, shared = (run(*QUICK).output_dir for _ in range(2))
     before = hashes(victim)
@@ -382,6 +383,7 @@ def forge(checkpoint: Path, change: Callable[[dict[str, Any]], None]) -> None:
     torch.save(state, checkpoint)
 
 
+@pytest.mark.slow
 def test_a_resume_the_checkpoints_cannot_honour_is_refused_before_the_run_is_touched(
     in_tmp_path: Path,
 ) -> None:

@@ -362,10 +362,18 @@ def check_overrides(overrides: Sequence[str]) -> list[str]:
         if not override.key_or_group:
             problems.append(f"{line}: no key; write key=value, e.g. optim.lr=0.01")
             continue
-        problem = _hydra_internals(override) or _internal_key(override)
+        problem = _hydra_internals(override) or _internal_key(override) or _no_option(override)
         if problem:
             problems.append(problem)
     return problems
+
+
+def _no_option(override: Override) -> str | None:
+    """`model=null`: Hydra would stop on it with a traceback; a group takes one of its options."""
+    known = options(override.key_or_group)
+    if known and override.value() is None and not override.is_delete():
+        return f"{override.input_line}: {override.key_or_group} needs one of its options: {', '.join(known)}"
+    return None
 
 
 def _hydra_internals(override: Override) -> str | None:
@@ -443,6 +451,12 @@ def _compose_problem(base: list[str], override: str) -> str | None:
     return None
 
 
+def _missing(cfg: DictConfig, path: str) -> str:
+    if known := options(path):  # a slot left empty (~model)
+        return f"{path} is missing (???): choose one of {', '.join(known)}, e.g. {path}={known[0]}"
+    return f"{path} is missing (???): give it a value, e.g. {path}=<{type_name(cfg, path)}>"
+
+
 def _unknown_key(base: list[str], key: str) -> str:
     parent_path, _, name = key.rpartition(".")
     parent = OmegaConf.select(compose_config(base), parent_path) if parent_path else compose_config(base)
@@ -467,10 +481,7 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
         resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except OmegaConfBaseException as error:  # an interpolation that points nowhere
         return [*problems, f"{error.full_key}: {_first_line(error)}"]
-    problems += [
-        f"{path} is missing (???): give it a value, e.g. {path}=<{type_name(cfg, path)}>"
-        for path in sorted(OmegaConf.missing_keys(cfg))
-    ]
+    problems += [_missing(cfg, path) for path in sorted(OmegaConf.missing_keys(cfg))]
     if problems:
         return problems
     problems += list(_check_fields(cfg, ""))

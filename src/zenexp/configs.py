@@ -1,6 +1,6 @@
 """Every config, typed, and the store that registers them with Hydra. No YAML anywhere.
 
-"The lesson" is the course lesson 《6. 开展和记录实验》 ("Experiments and configs"), which zenexp grows out of:
+"The lesson" is the course lesson 《6. 开展和记录实验》 ("Running and recording experiments"), which zenexp grows out of:
 its CNN, its SGD settings and batch size are the defaults, and its YAML exercises are done here in Python.
 
 Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake,

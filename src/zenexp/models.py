@@ -1,4 +1,4 @@
-"""The models: the CIFAR-10 CNN of the course lesson 《6. 开展和记录实验》 ("Experiments and configs", "the
+"""The models: the CIFAR-10 CNN of the course lesson 《6. 开展和记录实验》 ("Running and recording experiments", "the
 lesson" in zenexp's code and docs) and two multilayer perceptrons.
 
 Every model takes the dataset's image shape and class count, so one config works for any dataset.

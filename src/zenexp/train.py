@@ -158,12 +158,13 @@ def train(
             checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
 
         log.info(
-            "training %s on %d %s images (%d for validation), %d epochs, on %s, torch threads %d",
+            "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d",
             type(model).__name__,
             len(data.train_labels),
             "x".join(map(str, data.train_images.shape[1:])),
             len(data.val_labels),
             trainer.epochs,
+            "" if trainer.epochs == 1 else "s",
             device,
             threads,
         )
