@@ -4,6 +4,8 @@ The same commands through a real subprocess are in test_cli.py, test_sweeps.py a
 from __future__ import annotations
 
 import json
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,15 @@ def test_help_lists_the_groups_and_documents_the_fields(capsys: pytest.CaptureFi
     shown = capsys.readouterr().out
     assert "model      small | large | net" in shown
     assert "optim.lr" in shown and "trainer.batch_size" in shown
+
+
+def test_python_dash_m_zenexp_runs_the_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["zenexp", "check", "model=large"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("zenexp", run_name="__main__")
+    assert done.value.code == 0 and "all 1 job valid" in capsys.readouterr().out
 
 
 def test_a_sweep_writes_its_ledger_and_its_resume_runs_nothing_twice(

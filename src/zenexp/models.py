@@ -1,12 +1,11 @@
-"""The models: the CIFAR-10 CNN of the course lesson 《6. 开展和记录实验》 ("Running and recording experiments", "the
-lesson" in zenexp's code and docs) and two multilayer perceptrons.
-
-Every model takes the dataset's image shape and class count, so one config works for any dataset.
+"""The CIFAR-10 CNN of the course lesson 《6. 开展和记录实验》 ("Running and recording experiments", "the lesson"
+in zenexp's code and docs). It takes the dataset's image shape and class count, so it fits any dataset of at
+least 16x16 pixels. The small and large MLPs are `nn.Sequential` configs of layers (`zenexp.configs`), as in
+the lesson's exercise.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -56,32 +55,3 @@ class Net(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.classifier(self.features(x))
         return logits
-
-
-def small(
-    image_shape: Sequence[int], num_classes: int, hidden: int = 128, dropout: float = 0.0
-) -> nn.Sequential:
-    """Two linear layers: flatten -> hidden -> classes."""
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(math.prod(image_shape), hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, num_classes),
-    )
-
-
-def large(
-    image_shape: Sequence[int], num_classes: int, hidden: int = 256, dropout: float = 0.0
-) -> nn.Sequential:
-    """Three linear layers: flatten -> hidden -> hidden -> classes."""
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(math.prod(image_shape), hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, num_classes),
-    )
