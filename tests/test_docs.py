@@ -73,7 +73,7 @@ def blocks(document: str) -> list[Block]:
         lang = token.info.split()[0] if token.info else ""
         line = (token.map or [0])[0] + 1
         follows_bash = index > 0 and tokens[index - 1].type == "fence" and found[-1].lang == "bash"
-        if lang == "text" and follows_bash and not found[-1].directive == "skip":
+        if lang == "text" and follows_bash and found[-1].directive != "skip":
             found[-1] = replace(found[-1], output=token.content)
         else:
             found.append(Block(lang, token.content, line, *directive))
