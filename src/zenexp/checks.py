@@ -370,10 +370,14 @@ def check_overrides(overrides: Sequence[str]) -> list[str]:
 
 def _no_option(override: Override) -> str | None:
     """`model=null`: Hydra would stop on it with a traceback; a group takes one of its options."""
-    known = options(override.key_or_group)
-    if known and override.value() is None and not override.is_delete():
-        return f"{override.input_line}: {override.key_or_group} needs one of its options: {', '.join(known)}"
-    return None
+    if override.value() is not None or override.is_delete():
+        return None
+    known = options(override.key_or_group)  # looked up only for a null: this runs for every line of a sweep
+    return (
+        f"{override.input_line}: {override.key_or_group} needs one of its options: {', '.join(known)}"
+        if known
+        else None
+    )
 
 
 def _hydra_internals(override: Override) -> str | None:
