@@ -44,7 +44,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from zenexp import data, rundir
+from zenexp import data, parallel, rundir
 from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
@@ -202,7 +202,16 @@ def _whole(
 
 
 # Fields that the checks of a whole config combine with others: a job setting one is checked whole.
-COMBINED = ("dataset", "tracker", "resume", "model.image_shape", "trainer.device", "hydra")
+COMBINED = (
+    "dataset",
+    "tracker",
+    "resume",
+    "model.image_shape",
+    "trainer.device",
+    "trainer.nodes",
+    "trainer.batch_size",
+    "hydra",
+)
 
 
 def _on_its_own(override: Override) -> bool:
@@ -617,9 +626,17 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
         option = getattr(dataset_type, "__name__", "").removesuffix("Conf").lower()
         problems += data.missing_files(option, cfg.dataset.root)
     try:
-        resolve_device(cfg.trainer.device)
+        device = resolve_device(cfg.trainer.device)
     except UserError as error:
         problems.append(str(error))
+    else:
+        problems += parallel.device_problems(cfg.trainer.devices, cfg.trainer.nodes, device)
+    ranks = cfg.trainer.devices * cfg.trainer.nodes
+    if cfg.trainer.batch_size < ranks:
+        problems.append(
+            f"trainer.batch_size={cfg.trainer.batch_size}: less than one image per rank "
+            f"({ranks} = trainer.devices x trainer.nodes); the batch size is the global one, over every rank"
+        )
     return problems + tracker_problems(cfg.tracker)
 
 

@@ -280,7 +280,9 @@ class TrainerConf:
     """How to train."""
 
     epochs: Annotated[int, Ge(1), Doc("passes over the training split")] = 4
-    batch_size: Annotated[int, Ge(1), Doc("images per step (the lesson's 4)")] = 4
+    batch_size: Annotated[
+        int, Ge(1), Doc("images per step (the lesson's 4); with several devices, over all of them together")
+    ] = 4
     max_steps_per_epoch: Annotated[
         int | None, Ge(1), Doc("stop each epoch after this many steps (the lesson's `if i > 5: break`)")
     ] = None
@@ -289,6 +291,16 @@ class TrainerConf:
         int | None, Ge(1), Doc("also checkpoint every this many steps (every epoch always)")
     ] = None
     device: Annotated[str, Doc("auto (cuda when present, else cpu), cpu, cuda or cuda:N")] = "auto"
+    devices: Annotated[
+        int,
+        Interval(ge=1, le=64),
+        Doc("train on this many devices per node, data-parallel: CUDA devices, or CPU processes (gloo)"),
+    ] = 1
+    nodes: Annotated[
+        int,
+        Interval(ge=1, le=1024),
+        Doc("nodes, each with trainer.devices ranks (Slurm: hydra/launcher=slurm)"),
+    ] = 1
     # One thread by default: the same numbers on any machine, and no collapse when other processes share the
     # cores (README, "Threads"; benchmarks/threads.py).
     num_threads: Annotated[

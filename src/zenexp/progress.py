@@ -12,13 +12,16 @@ log = logging.getLogger("zenexp")
 
 
 class Progress:
-    def __init__(self, description: str, total: int, completed: int = 0, interval_s: float = 10.0) -> None:
+    def __init__(
+        self, description: str, total: int, completed: int = 0, interval_s: float = 10.0, shown: bool = True
+    ) -> None:
         self.description = description
+        self.shown = shown
         self.total = total
         self.interval_s = interval_s
         self._last_line = time.monotonic()
         self._bar = None
-        if sys.stderr.isatty():
+        if shown and sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -43,7 +46,7 @@ class Progress:
         """Report `done` of `total` steps, with the latest training loss."""
         if self._bar is not None:
             self._bar.update(self._task, completed=done, loss=f"{loss:.4f}")
-        elif time.monotonic() - self._last_line >= self.interval_s:
+        elif self.shown and time.monotonic() - self._last_line >= self.interval_s:
             self._last_line = time.monotonic()
             log.info("%s: step %d/%d, loss %.4f", self.description, done, self.total, loss)
 

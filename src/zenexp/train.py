@@ -6,31 +6,32 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import random
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp import checkpoint, provenance, rundir
+from zenexp import checkpoint, parallel, provenance, rundir
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
 from zenexp.data import ImageData
 from zenexp.errors import UserError
 from zenexp.evaluation import evaluate
-from zenexp.interrupts import Interrupted, deferred_signals
+from zenexp.interrupts import Interrupted, Signals, deferred_signals
+from zenexp.parallel import Ranks
 from zenexp.progress import Progress
 from zenexp.tracking import Recorder
 
@@ -106,19 +107,44 @@ def train(
 ) -> RunResult:
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
-    overrides = provenance.job_overrides()
     device = resolve_device(trainer.device)
     # The thread count the training runs with: the config's, else (resuming) the one the run recorded, else
     # torch's default.
     threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
     threads = threads or TORCH_DEFAULT_THREADS
+    # Spawned ranks get copies of the model and factories as built here (on the CPU), pickled plainly:
+    # torch.multiprocessing would share the tensors' memory with them.
+    built = pickle.dumps((dataset, model, optim, scheduler))
+    copies = (built, trainer, seed, threads, device)
+    with parallel.start(trainer.devices, trainer.nodes, device, train_spawned_rank, copies) as ranks:
+        if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
+            follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
+            return RunResult({}, output_dir)
+        return lead(ranks, dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg, threads)
 
+
+def lead(
+    ranks: Ranks,
+    dataset: Callable[[], ImageData],
+    model: nn.Module,
+    optim: OptimizerFactory,
+    scheduler: SchedulerFactory,
+    trainer: TrainerConf,
+    tracker: TrackerConf,
+    seed: int,
+    resume: str | None,
+    zen_cfg: DictConfig,
+    threads: int,
+) -> RunResult:
+    """Rank 0, the job's process: trains, and records everything."""
+    hydra = HydraConfig.get()
+    output_dir = Path(hydra.runtime.output_dir)
+    overrides = provenance.job_overrides()
+    device = parallel.rank_device(resolve_device(trainer.device), ranks)
     data = dataset().to(device)  # once: batches are sliced on the device
     model.to(device)
     optimizer = optim(model.parameters())
     schedule = scheduler(optimizer)
-    # torch.compile gives a module (typed as a callable) wrapping `model`; checkpoints save `model` itself.
-    network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
     checkpoints = output_dir / CHECKPOINT_DIR
     if resume:
         position = checkpoint.load(checkpoints / LAST, model, optimizer, schedule)
@@ -126,10 +152,6 @@ def train(
     else:
         name = tracker.experiment_name or experiment_name(overrides)
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
-    position.epoch_loss, position.window_loss = (
-        position.epoch_loss.to(device),
-        position.window_loss.to(device),
-    )
     if resume and (position.stopped_early or position.epoch > trainer.epochs):
         finished = finished_result(output_dir)
         if finished is not None:
@@ -140,6 +162,15 @@ def train(
                 output_dir,
             )
             return finished
+    # The other ranks start where this one does (a resume's state, the batch order).
+    ranks.share(
+        {"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "position": position}
+    )
+    network, trained = networks(model, trainer, ranks, device)
+    position.epoch_loss, position.window_loss = (
+        position.epoch_loss.to(device),
+        position.window_loss.to(device),
+    )
     # Everything that can fail without training has been tried: from here on this run writes its records
     # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
     with rundir.in_use(output_dir, "run"):
@@ -158,7 +189,7 @@ def train(
             checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
 
         log.info(
-            "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d",
+            "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d%s",
             type(model).__name__,
             len(data.train_labels),
             "x".join(map(str, data.train_images.shape[1:])),
@@ -167,6 +198,7 @@ def train(
             "" if trainer.epochs == 1 else "s",
             device,
             threads,
+            f", {ranks.world} ranks ({parallel.backend(device)})" if ranks.world > 1 else "",
         )
         continues = (position.tracker_run_id, position.step) if resume else None
         sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
@@ -174,27 +206,26 @@ def train(
         position.tracker_run_id = position.tracker_run_id or recorder.run_id
         with recorder, deferred_signals() as interrupted, torch_threads(threads):
 
-            def stop_if_interrupted() -> None:
-                if (signum := interrupted()) is not None:
-                    save()
-                    name = signal.Signals(signum).name
-                    rundir.write_status(
-                        output_dir, "aborted", signal=name, epoch=position.epoch, step=position.step
-                    )
-                    log.warning(
-                        "aborted by %s in epoch %d, at step %d; checkpoint saved: continue with zenexp resume %s",
-                        name,
-                        position.epoch,
-                        position.step,
-                        output_dir,
-                    )
-                    interrupted.hand_over(signum)  # submitit, preempted: it requeues the job, which resumes
-                    raise Interrupted(signum, output_dir)
+            def stop(signum: int) -> None:
+                save()
+                name = signal.Signals(signum).name
+                rundir.write_status(
+                    output_dir, "aborted", signal=name, epoch=position.epoch, step=position.step
+                )
+                log.warning(
+                    "aborted by %s in epoch %d, at step %d; checkpoint saved: continue with zenexp resume %s",
+                    name,
+                    position.epoch,
+                    position.step,
+                    output_dir,
+                )
+                interrupted.hand_over(signum)  # submitit, preempted: it requeues the job, which resumes
+                raise Interrupted(signum, output_dir)
 
             while position.epoch <= trainer.epochs and not position.stopped_early:
                 learning_rate = optimizer.param_groups[0]["lr"]
                 speed = train_epoch(
-                    network, optimizer, data, trainer, position, recorder, save, stop_if_interrupted
+                    trained, optimizer, data, trainer, ranks, position, recorder, save, interrupted, stop
                 )
                 if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
                     save(BEST)
@@ -219,6 +250,87 @@ def train(
         )
         log.info("run recorded in %s", output_dir)
         return RunResult(metrics, output_dir, position.stopped_early)
+
+
+class MetricsLog(Protocol):
+    def log(self, metrics: Mapping[str, float], step: int) -> None: ...
+
+
+class Unrecorded:
+    """The records of a rank other than 0: none."""
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        pass
+
+
+def networks(
+    model: nn.Module, trainer: TrainerConf, ranks: Ranks, device: torch.device
+) -> tuple[nn.Module, nn.Module]:
+    """The module that evaluates, and the one that trains (DDP over several ranks). torch.compile gives a
+    module (typed as a callable) wrapping `model`; checkpoints save `model` itself."""
+    network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
+    return network, ranks.wrap(network, device)
+
+
+def train_spawned_rank(
+    index: int,
+    world: int,
+    port: int,
+    built: bytes,
+    trainer: TrainerConf,
+    seed: int,
+    threads: int,
+    device: torch.device,
+) -> None:
+    """A rank that rank 0 spawned (rank `index + 1`): the same model, data and settings, seeded alike."""
+    parallel.die_with_parent()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    dataset, model, optim, scheduler = pickle.loads(built)
+    ranks = parallel.join_group(index, world, port, device)
+    follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
+
+
+def follow(
+    ranks: Ranks,
+    dataset: Callable[[], ImageData],
+    model: nn.Module,
+    optim: OptimizerFactory,
+    scheduler: SchedulerFactory,
+    trainer: TrainerConf,
+    threads: int,
+    device: torch.device,
+) -> None:
+    """A rank other than 0: from rank 0's state, train this rank's shard of each batch, in step with the
+    other ranks, until they stop; record nothing."""
+    device = parallel.rank_device(device, ranks)
+    data = dataset().to(device)
+    model.to(device)
+    optimizer = optim(model.parameters())
+    schedule = scheduler(optimizer)
+    start = ranks.share({})
+    optimizer.load_state_dict(start["optimizer"])
+    schedule.load_state_dict(start["scheduler"])
+    position: Position = start["position"]
+    position.epoch_loss, position.window_loss = (
+        position.epoch_loss.to(device),
+        position.window_loss.to(device),
+    )
+    network, trained = networks(model, trainer, ranks, device)
+    recorder = Unrecorded()
+
+    def stop(signum: int) -> None:
+        raise Interrupted(signum, Path())
+
+    with deferred_signals() as interrupted, torch_threads(threads), suppress(Interrupted):
+        while position.epoch <= trainer.epochs and not position.stopped_early:
+            learning_rate = optimizer.param_groups[0]["lr"]
+            speed = train_epoch(
+                trained, optimizer, data, trainer, ranks, position, recorder, lambda: None, interrupted, stop
+            )
+            end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed)
 
 
 def experiment_name(overrides: list[str]) -> str:
@@ -247,7 +359,7 @@ def end_epoch(
     data: ImageData,
     trainer: TrainerConf,
     position: Position,
-    recorder: Recorder,
+    recorder: MetricsLog,
     learning_rate: float,
     speed: float,
 ) -> bool:
@@ -301,15 +413,18 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     data: ImageData,
     trainer: TrainerConf,
+    ranks: Ranks,
     position: Position,
-    recorder: Recorder,
+    recorder: MetricsLog,
     save: Callable[[], None],
-    stop_if_interrupted: Callable[[], None],
+    interrupted: Signals,
+    stop: Callable[[int], None],
 ) -> float:
-    """Train on `position.epoch` from `position.step_in_epoch` on, in the epoch's seeded batch order;
-    return the images trained on per second.
+    """Train on `position.epoch` from `position.step_in_epoch` on, in the epoch's seeded batch order (each
+    rank its shard of every batch); return the images trained on per second.
 
-    Losses are summed on the device and read back only when logged: no host sync on other steps.
+    Losses are summed on the device and read back only when logged: no host sync on other steps (on one
+    device; several agree at every step on whether to stop).
     """
     model.train()
     mixed = torch.autocast(
@@ -323,19 +438,22 @@ def train_epoch(
     steps = math.ceil(len(order) / trainer.batch_size)
     if trainer.max_steps_per_epoch is not None:
         steps = min(steps, trainer.max_steps_per_epoch)
-    with Progress(f"epoch {position.epoch}/{trainer.epochs}", steps, position.step_in_epoch) as progress:
+    title = f"epoch {position.epoch}/{trainer.epochs}"
+    with Progress(title, steps, position.step_in_epoch, shown=ranks.main) as progress:
         for i in range(position.step_in_epoch, steps):
             batch = order[i * trainer.batch_size : (i + 1) * trainer.batch_size]
+            shard = ranks.shard(batch)
             with mixed:
-                loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
+                loss = ranks.loss(model(data.train_images[shard]), data.train_labels[shard], len(batch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if trainer.grad_clip_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip_norm)
             optimizer.step()
+            loss, signum = ranks.after_step(loss.detach(), interrupted())
             position.step, position.step_in_epoch = position.step + 1, i + 1
-            position.epoch_loss += loss.detach()
-            position.window_loss += loss.detach()
+            position.epoch_loss += loss
+            position.window_loss += loss
             position.window_steps += 1
             if position.step % trainer.log_every_n_steps == 0:
                 window_loss = position.window_loss.item() / position.window_steps
@@ -345,7 +463,8 @@ def train_epoch(
             if trainer.checkpoint_every_n_steps and position.step % trainer.checkpoint_every_n_steps == 0:
                 save()
             images += len(batch)
-            stop_if_interrupted()
+            if signum is not None:
+                stop(signum)
     position.batch_order = generator.get_state()  # the next epoch's order follows from here
     position.epoch_loss.item()  # wait for the device before reading the clock
     return images / (time.perf_counter() - started)
