@@ -2,7 +2,7 @@
 CPU, NCCL on CUDA), and what the ranks agree on at each step.
 
 Rank 0 is the job's own process: it alone writes the run directory, the checkpoints and the SwanLab run. On
-one node it spawns the other ranks (`torch.multiprocessing`), so a job inside any Hydra launcher starts and
+one node it starts the other ranks (`python -m zenexp.rank`), so a job inside any Hydra launcher starts and
 ends its own ranks; under Slurm, the job's tasks are its ranks. A rank that dies or raises ends them all:
 the others fail in their next collective (its connection closes), and rank 0 names the rank and its error.
 """
@@ -12,12 +12,17 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import pickle
 import signal
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,12 +30,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch._C._distributed_c10d import TCPStore
-from torch.multiprocessing.spawn import (
-    ProcessContext,
-    ProcessExitedException,
-    ProcessRaisedException,
-    start_processes,
-)
 from torch.nn.parallel import DistributedDataParallel
 
 from zenexp.errors import UserError
@@ -43,6 +42,9 @@ TIMEOUT = timedelta(minutes=5)
 # How long rank 0, failing, waits for a rank that failed first to exit (its error is then the one reported).
 FIRST_FAILURE_S = 5.0
 PR_SET_PDEATHSIG = 1  # prctl(2)
+JOB_FILE = "job.pickle"
+# How torch.distributed says a rank's collective failed because another rank went away.
+LOST_CONNECTION = "DistBackendError"
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,10 @@ def start(
     devices: int,
     nodes: int,
     device: torch.device,
-    rank_main: Callable[..., None],
-    rank_args: tuple[Any, ...],
+    job: tuple[Any, ...],
 ) -> Iterator[Ranks]:
     """This job's ranks for the duration of the block, rank 0 being this process (or, under Slurm, the task
-    this process is). On one node, `rank_main(index, world, port, *rank_args)` runs in each other rank.
+    this process is). On one node, the other ranks run `zenexp.rank` on `job`.
     Leaving the block ends them all; when a rank failed first, the block raises one line naming it."""
     world = devices * nodes
     if world == 1:
@@ -162,39 +163,106 @@ def start(
         with _slurm_group(rank, world, device):
             yield Ranks(rank, world)
         return
-    store = TCPStore("127.0.0.1", 0, world, True, timeout=TIMEOUT, wait_for_workers=False)
-    workers = start_processes(
-        rank_main,
-        args=(world, store.port, *rank_args),
-        nprocs=world - 1,
-        join=False,
-        start_method="spawn",
-    )
+    with tempfile.TemporaryDirectory(prefix="zenexp-ranks-") as folder:
+        store = TCPStore("127.0.0.1", 0, world, True, timeout=TIMEOUT, wait_for_workers=False)
+        ranks = spawn(Path(folder), world, store.port, job)
+        try:
+            wait_until_started(ranks, store)
+            dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=TIMEOUT)
+            yield Ranks(0, world)
+        except Exception as error:
+            failure = first_failure(ranks, FIRST_FAILURE_S)
+            if failure is not None:
+                raise UserError(failure) from error
+            raise UserError(f"rank 0 of {world} failed: {one_line(error)}") from error
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()  # closes the connections: a rank still waiting fails at once
+            end(ranks)
+
+
+@dataclass
+class Spawned:
+    """A rank that rank 0 started: its process, and the file where it writes why it failed."""
+
+    rank: int
+    process: subprocess.Popen[bytes]
+    error_file: Path
+
+
+def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spawned]:
+    """Start ranks 1.. as fresh Python processes (`python -m zenexp.rank`): nothing of this process (its
+    `__main__`, a launcher's multiprocessing context) is re-run or inherited but the job, passed pickled
+    in a private folder."""
+    (folder / JOB_FILE).write_bytes(pickle.dumps((world, port, *job)))
+    spawned = []
+    for rank in range(1, world):
+        command = [sys.executable, "-m", "zenexp.rank", str(folder), str(rank), str(os.getpid())]
+        spawned.append(
+            Spawned(rank, subprocess.Popen(command, stdin=subprocess.DEVNULL), folder / f"rank{rank}.error")
+        )
+    return spawned
+
+
+def wait_until_started(spawned: list[Spawned], store: TCPStore) -> None:
+    """Wait until every rank has started (a rank sets its key before joining the group): a rank that fails
+    to start ends the job at once, not after the group's timeout."""
+    deadline = time.monotonic() + TIMEOUT.total_seconds()
+    waiting = [str(s.rank) for s in spawned]
+    while not store.check(waiting):
+        if any(s.process.poll() is not None for s in spawned):
+            raise RuntimeError("a rank ended before joining")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ranks did not start within {TIMEOUT.total_seconds():.0f} s")
+        time.sleep(0.05)
+
+
+def first_failure(spawned: list[Spawned], wait_s: float) -> str | None:
+    """The rank that failed first (within `wait_s`), as one line: one killed, or one that raised an error
+    of its own rather than losing its connection to a rank that failed."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and all(s.process.poll() in (None, 0) for s in spawned):
+        time.sleep(0.05)
+    failures = [failure(s, len(spawned) + 1) for s in spawned if s.process.poll() not in (None, 0)]
+    failures.sort(key=lambda f: f[0])  # a rank's own failure before a lost connection
+    return failures[0][1] if failures else None
+
+
+def failure(spawned: Spawned, world: int) -> tuple[bool, str]:
+    """Whether the rank's failure is a lost connection to another rank, and the failure as one line."""
+    code = spawned.process.returncode
+    name = f"rank {spawned.rank} of {world}"
+    if code < 0:
+        return False, f"{name} died (killed by {signal.Signals(-code).name})"
     try:
-        dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=TIMEOUT)
-        yield Ranks(0, world)
-    except Exception as error:
-        failure = first_failure(workers, FIRST_FAILURE_S)
-        if failure is not None:
-            raise UserError(failure) from error
-        raise UserError(f"rank 0 of {world} failed: {one_line(error)}") from error
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()  # closes the connections: a rank still waiting fails at once
-        end(workers)
+        error = spawned.error_file.read_text(encoding="utf-8").strip().splitlines()[-1]
+    except (OSError, IndexError):
+        return False, f"{name} died (exit status {code})"
+    return error.startswith(LOST_CONNECTION), f"{name} failed: {error}"
 
 
-def join_group(index: int, world: int, port: int, device: torch.device) -> Ranks:
-    """In a rank that rank 0 spawned (`index` from 0: rank index + 1): join the job's process group."""
+def end(spawned: list[Spawned]) -> None:
+    """Wait a little for the spawned ranks to exit; kill those still there."""
+    deadline = time.monotonic() + FIRST_FAILURE_S
+    for s in spawned:
+        try:
+            s.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            s.process.kill()
+            s.process.wait()
+
+
+def join_group(rank: int, world: int, port: int, device: torch.device) -> Ranks:
+    """In a rank that rank 0 started: say so (`wait_until_started`), and join the job's process group."""
     store = TCPStore("127.0.0.1", port, world, False, timeout=TIMEOUT)
-    rank = index + 1
+    store.set(str(rank), "started")
     dist.init_process_group(backend(device), store=store, rank=rank, world_size=world, timeout=TIMEOUT)
     return Ranks(rank, world)
 
 
 @contextmanager
 def _slurm_group(rank: int, world: int, device: torch.device) -> Iterator[None]:
-    import submitit  # noqa: PLC0415  (zenexp[sweep]; present in a Slurm job started by submitit)
+    import submitit  # zenexp[sweep]; present in a Slurm job started by submitit
 
     submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     dist.init_process_group(backend(device), rank=rank, world_size=world, timeout=TIMEOUT)
@@ -206,40 +274,13 @@ def _slurm_group(rank: int, world: int, device: torch.device) -> Iterator[None]:
         dist.destroy_process_group()
 
 
-def first_failure(workers: ProcessContext, wait_s: float) -> str | None:
-    """The first spawned rank to have failed, within `wait_s`, as one line."""
-    try:
-        workers.join(timeout=wait_s, grace_period=1.0)
-    except ProcessRaisedException as error:
-        last = str(error).strip().splitlines()[-1]
-        log.debug("rank %d failed: %s", error.error_index + 1, error)
-        return f"rank {error.error_index + 1} of {len(workers.processes) + 1} failed: {last}"
-    except ProcessExitedException as error:
-        how = f"killed by {error.signal_name}" if error.signal_name else f"exit status {error.exit_code}"
-        return f"rank {error.error_index + 1} of {len(workers.processes) + 1} died ({how})"
-    return None
-
-
-def end(workers: ProcessContext) -> None:
-    """Wait for the spawned ranks to exit; kill those still there after the wait."""
-    deadline = time.monotonic() + FIRST_FAILURE_S
-    try:
-        while not workers.join(timeout=max(0.0, deadline - time.monotonic()), grace_period=1.0):
-            if time.monotonic() >= deadline:
-                break
-    except (ProcessRaisedException, ProcessExitedException):
-        pass  # reported by first_failure, or after rank 0's own error
-    for process in workers.processes:
-        if process.is_alive():
-            process.kill()
-        process.join()
-
-
 def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int) -> None:
     """In a spawned rank: end when rank 0's process ends, however it ends (Linux's PR_SET_PDEATHSIG)."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before this rank asked
+        os._exit(1)

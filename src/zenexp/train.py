@@ -116,7 +116,7 @@ def train(
     # torch.multiprocessing would share the tensors' memory with them.
     built = pickle.dumps((dataset, model, optim, scheduler))
     copies = (built, trainer, seed, threads, device)
-    with parallel.start(trainer.devices, trainer.nodes, device, train_spawned_rank, copies) as ranks:
+    with parallel.start(trainer.devices, trainer.nodes, device, copies) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
             follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
             return RunResult({}, output_dir)
@@ -270,27 +270,6 @@ def networks(
     module (typed as a callable) wrapping `model`; checkpoints save `model` itself."""
     network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
     return network, ranks.wrap(network, device)
-
-
-def train_spawned_rank(
-    index: int,
-    world: int,
-    port: int,
-    built: bytes,
-    trainer: TrainerConf,
-    seed: int,
-    threads: int,
-    device: torch.device,
-) -> None:
-    """A rank that rank 0 spawned (rank `index + 1`): the same model, data and settings, seeded alike."""
-    parallel.die_with_parent()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    dataset, model, optim, scheduler = pickle.loads(built)
-    ranks = parallel.join_group(index, world, port, device)
-    follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
 
 
 def follow(

@@ -1,0 +1,44 @@
+"""`python -m zenexp.rank FOLDER RANK PARENT_PID`: a rank of a job on several devices that rank 0 started
+(zenexp.parallel). It builds what rank 0 built, from the job rank 0 pickled in FOLDER (rank 0's private
+temporary folder), trains its shards in step with the other ranks, and records nothing. Why it failed goes to
+FOLDER/rankN.error, for rank 0 to report."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zenexp import parallel
+from zenexp.train import follow
+
+
+def main(folder: Path, rank: int, parent: int) -> None:
+    parallel.die_with_parent(parent)
+    world, port, built, trainer, seed, threads, device = pickle.loads(
+        (folder / parallel.JOB_FILE).read_bytes()
+    )
+    dataset, model, optim, scheduler = pickle.loads(built)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as rank 0 (train.make_reproducible)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    ranks = parallel.join_group(rank, world, port, device)
+    follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
+
+
+if __name__ == "__main__":
+    folder, rank, parent = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    try:
+        main(folder, rank, parent)
+    except KeyboardInterrupt:  # a second Ctrl-C: rank 0 has it too
+        sys.exit(130)
+    except BaseException as error:
+        lines = [*traceback.format_exception(error), f"{parallel.one_line(error)}\n"]
+        (folder / f"rank{rank}.error").write_text("".join(lines), encoding="utf-8")
+        sys.exit(1)
