@@ -495,14 +495,21 @@ experiment_store(preset(dataset="fake", model="net", optim="sgd", values=LESSON)
 SEARCH_STARTUP_TRIALS, SEARCH_TRIALS = 4, 12
 # zenexp's sweepers (hydra_plugins.zenexp_plugins): Hydra's own, with a ledger that lets `zenexp resume`
 # finish a sweep. `grid`, Hydra's basic sweeper so, is the default. `hydra/launcher=slurm`: Hydra's
-# submitit_slurm, its preempted jobs requeued to continue from their checkpoints (needs zenexp[sweep]).
+# submitit_slurm, its preempted jobs requeued to continue from their checkpoints, a job's ranks (trainer.devices
+# per node, on trainer.nodes) placed by Slurm as its tasks (needs zenexp[sweep]).
 store(
     {"_target_": "hydra_plugins.zenexp_plugins.GridSweeper", "max_batch_size": None, "params": None},
     group="hydra/sweeper",
     name="grid",
 )
 store(
-    {"defaults": ["submitit_slurm", "_self_"], "_target_": "hydra_plugins.zenexp_plugins.SlurmLauncher"},
+    {
+        "defaults": ["submitit_slurm", "_self_"],
+        "_target_": "hydra_plugins.zenexp_plugins.SlurmLauncher",
+        # A job's ranks are its Slurm tasks (zenexp.parallel).
+        "tasks_per_node": "${trainer.devices}",
+        "nodes": "${trainer.nodes}",
+    },
     group="hydra/launcher",
     name="slurm",
 )

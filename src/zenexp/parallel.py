@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from multiprocessing.spawn import get_preparation_data as spawn_preparation
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ TIMEOUT = timedelta(minutes=5)
 FIRST_FAILURE_S = 5.0
 PR_SET_PDEATHSIG = 1  # prctl(2)
 JOB_FILE = "job.pickle"
+# What a spawned rank takes of multiprocessing's preparation data: where to find and how to import `__main__`.
+PREPARATION = ("sys_path", "sys_argv", "dir", "orig_dir", "init_main_from_name", "init_main_from_path")
+RANK_VARIABLE = "ZENEXP_SPAWNED_RANK"  # set in a spawned rank's environment
 # How torch.distributed says a rank's collective failed because another rank went away.
 LOST_CONNECTION = "DistBackendError"
 
@@ -53,6 +57,7 @@ class Ranks:
 
     rank: int = 0
     world: int = 1
+    local: int = 0  # the rank on its node
 
     @property
     def main(self) -> bool:
@@ -103,7 +108,7 @@ def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
     """Each rank its own CUDA device on a node (`trainer.device=cuda` or `auto`); CPU ranks share the CPU."""
     if device.type != "cuda" or ranks.world == 1:
         return device
-    return torch.device("cuda", ranks.rank % torch.cuda.device_count())
+    return torch.device("cuda", ranks.local)
 
 
 def backend(device: torch.device) -> str:
@@ -123,11 +128,13 @@ def device_problems(devices: int, nodes: int, device: torch.device) -> list[str]
             problems.append(
                 f"trainer.devices={devices}: this machine has {torch.cuda.device_count()} CUDA devices"
             )
-    if nodes > 1 and slurm_tasks() is None:
-        problems.append(
-            f"trainer.nodes={nodes}: several nodes are Slurm's to give; run with -m hydra/launcher=slurm"
-        )
     return problems
+
+
+def records() -> bool:
+    """Whether this process records its job: not a Slurm task other than rank 0."""
+    tasks = slurm_tasks()
+    return tasks is None or tasks[0] == 0
 
 
 def slurm_tasks() -> tuple[int, int] | None:
@@ -148,11 +155,20 @@ def start(
     """This job's ranks for the duration of the block, rank 0 being this process (or, under Slurm, the task
     this process is). On one node, the other ranks run `zenexp.rank` on `job`.
     Leaving the block ends them all; when a rank failed first, the block raises one line naming it."""
+    if RANK_VARIABLE in os.environ:  # an unguarded script, run again as __main__ in a spawned rank
+        raise UserError(
+            "a rank imported the script that starts the job, and it started a job again: put the script's "
+            "launch under if __name__ == '__main__':"
+        )
     world = devices * nodes
     if world == 1:
         yield Ranks()
         return
     slurm = slurm_tasks()
+    if slurm is None and nodes > 1:
+        raise UserError(
+            f"trainer.nodes={nodes}: several nodes are Slurm's to give; run the job with -m hydra/launcher=slurm"
+        )
     if slurm is not None:
         rank, tasks = slurm
         if tasks != world:
@@ -161,7 +177,7 @@ def start(
                 f"tasks; give hydra.launcher.tasks_per_node={devices} hydra.launcher.nodes={nodes}"
             )
         with _slurm_group(rank, world, device):
-            yield Ranks(rank, world)
+            yield Ranks(rank, world, int(os.environ.get("SLURM_LOCALID", 0)))
         return
     with tempfile.TemporaryDirectory(prefix="zenexp-ranks-") as folder:
         store = TCPStore("127.0.0.1", 0, world, True, timeout=TIMEOUT, wait_for_workers=False)
@@ -191,10 +207,13 @@ class Spawned:
 
 
 def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spawned]:
-    """Start ranks 1.. as fresh Python processes (`python -m zenexp.rank`): nothing of this process (its
-    `__main__`, a launcher's multiprocessing context) is re-run or inherited but the job, passed pickled
-    in a private folder."""
-    (folder / JOB_FILE).write_bytes(pickle.dumps((world, port, *job)))
+    """Start ranks 1.. as fresh Python processes (`python -m zenexp.rank`), given the job pickled in a
+    private folder. Each imports this process's `__main__` first, as multiprocessing's spawn does, so a
+    model defined in the user's script unpickles there; nothing else is inherited (a launcher's own
+    multiprocessing context, such as joblib's loky, would fail in a spawned child)."""
+    main = spawn_preparation("zenexp-rank")
+    preparation = {key: main[key] for key in PREPARATION if key in main}
+    (folder / JOB_FILE).write_bytes(pickle.dumps((preparation, world, port, *job)))
     spawned = []
     for rank in range(1, world):
         command = [sys.executable, "-m", "zenexp.rank", str(folder), str(rank), str(os.getpid())]
@@ -257,7 +276,7 @@ def join_group(rank: int, world: int, port: int, device: torch.device) -> Ranks:
     store = TCPStore("127.0.0.1", port, world, False, timeout=TIMEOUT)
     store.set(str(rank), "started")
     dist.init_process_group(backend(device), store=store, rank=rank, world_size=world, timeout=TIMEOUT)
-    return Ranks(rank, world)
+    return Ranks(rank, world, rank)
 
 
 @contextmanager

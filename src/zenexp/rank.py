@@ -5,6 +5,7 @@ FOLDER/rankN.error, for rank 0 to report."""
 
 from __future__ import annotations
 
+import multiprocessing.spawn
 import pickle
 import random
 import sys
@@ -20,9 +21,9 @@ from zenexp.train import follow
 
 def main(folder: Path, rank: int, parent: int) -> None:
     parallel.die_with_parent(parent)
-    world, port, built, trainer, seed, threads, device = pickle.loads(
-        (folder / parallel.JOB_FILE).read_bytes()
-    )
+    job = pickle.loads((folder / parallel.JOB_FILE).read_bytes())
+    preparation, world, port, built, trainer, seed, threads, device = job
+    multiprocessing.spawn.prepare(preparation)  # the job's __main__, where a user's model may be defined
     dataset, model, optim, scheduler = pickle.loads(built)
     torch.use_deterministic_algorithms(True, warn_only=True)  # as rank 0 (train.make_reproducible)
     random.seed(seed)

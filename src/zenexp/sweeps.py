@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import ledger, rundir
+from zenexp import ledger, parallel, rundir
 from zenexp.errors import UserError
 from zenexp.rundir import HYDRA_SUBDIR, METRICS_FILE, STATUS_FILE, SUMMARY_FILE, SWEEP_SUMMARY_FILE
 
@@ -178,6 +178,8 @@ class SweepRecorder(Callback):
                 handler.addFilter(wanted())
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if not parallel.records():  # a Slurm task of a job on several devices, other than rank 0
+            return
         run_dir = Path(config.hydra.runtime.output_dir)
         sweep = config.hydra.mode == RunMode.MULTIRUN
         name = f"job {config.hydra.job.num}" if sweep else "run"
