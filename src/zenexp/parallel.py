@@ -124,9 +124,9 @@ def device_problems(devices: int, nodes: int, device: torch.device) -> list[str]
                 f"trainer.devices={devices} with trainer.device={device}: several devices take one each; "
                 f"give trainer.device=cuda"
             )
-        elif devices > torch.cuda.device_count():
+        elif devices > (present := torch.cuda.device_count()):
             problems.append(
-                f"trainer.devices={devices}: this machine has {torch.cuda.device_count()} CUDA devices"
+                f"trainer.devices={devices}: this machine has {present} CUDA device{'' if present == 1 else 's'}"
             )
     return problems
 

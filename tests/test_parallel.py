@@ -1,0 +1,265 @@
+"""One job on several devices (`trainer.devices`): 2 gloo processes on the CPU, from the CLI, `launch()` and
+sweeps; the same numbers as one device; faults that end every rank; a stop and a resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import QUICK, read_metrics, run
+from zenexp.checks import check_point
+from zenexp.errors import UserError
+from zenexp.provenance import read_run_file
+from zenexp.sweeps import read_run
+
+# Two epochs of the digits at the lesson's batch of 4: 630 steps, a few seconds on 2 processes.
+SETTINGS = ["trainer.epochs=2", "trainer.batch_size=4", "trainer.log_every_n_steps=5"]
+# How far a 2-device loss may be from the 1-device loss of the same global batch (relative). The two
+# compute the same mean gradient, but in float32 summed in another order (each rank its half, then DDP's
+# average), so they differ in the last bits; SGD carries such differences forward without growing them
+# much over two epochs: measured at most 2e-6 here.
+TOLERANCE = 1e-4
+# A dead rank must end the job within this (measured: about 2 s).
+DEAD_RANK_ENDS_JOB_S = 15
+
+
+def zenexp(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zenexp", *args, "tracker.mode=offline"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start(folder: Path, *args: str, script: str = "-m zenexp") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, *script.split(), *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+
+
+def run_dir(folder: Path) -> Path:
+    (found,) = folder.glob("outputs/*/*")
+    return found
+
+
+def rank_processes() -> dict[int, int]:
+    """The ranks zenexp started that are still running: pid -> parent pid."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"zenexp.rank" in (proc / "cmdline").read_bytes():
+                found[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    return found
+
+
+def wait_for_training(folder: Path, driver: subprocess.Popen[str]) -> Path:
+    """The run directory, once its first loss is recorded (its ranks are training)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        metrics = list(folder.glob("outputs/*/*/metrics.jsonl"))
+        if metrics and metrics[0].read_text():
+            return metrics[0].parent
+        time.sleep(0.01)
+    raise AssertionError(f"no training: {driver.communicate()}")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same run on 1 and 2 devices from the CLI, and on 2 again through `launch()`."""
+    made = {}
+    for name in ("one", "two"):
+        folder = tmp_path_factory.mktemp(name)
+        done = zenexp(folder, f"trainer.devices={name == 'two' and 2 or 1}", *SETTINGS)
+        assert done.returncode == 0, done.stderr
+        made[name] = run_dir(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("again")
+        patch.chdir(folder)
+        patch.setenv("SWANLAB_ROOT", str(folder / ".swanlab-home"))
+        made["again"] = run("trainer.devices=2", *SETTINGS).output_dir
+    return made
+
+
+@pytest.mark.slow
+def test_two_devices_train_as_one_device_with_the_same_global_batch(runs: dict[str, Path]) -> None:
+    one, two = read_metrics(runs["one"]), read_metrics(runs["two"])
+    assert [r["step"] for r in one] == [r["step"] for r in two] and len(one) > 100
+    for a, b in zip(one, two, strict=True):
+        assert a.keys() == b.keys()
+        for key in a.keys() - {"step", "epoch", "train/lr"}:
+            assert math.isclose(a[key], b[key], rel_tol=TOLERANCE), (a, b)
+    assert "2 ranks (gloo)" in (runs["two"] / "zenexp.log").read_text()
+    assert "ranks" not in (runs["one"] / "zenexp.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_two_device_run_gives_identical_numbers_again_and_through_launch(runs: dict[str, Path]) -> None:
+    assert (runs["two"] / "summary.json").read_bytes() == (runs["again"] / "summary.json").read_bytes()
+    assert read_metrics(runs["two"]) == read_metrics(runs["again"])
+
+
+@pytest.mark.slow
+def test_only_rank_0_records(runs: dict[str, Path]) -> None:
+    (swanlab_run,) = (runs["two"] / "swanlog").glob("run-*")  # one SwanLab run, not one per rank
+    assert read_run(runs["two"]).status == "finished"
+    assert sorted(p.name for p in (runs["two"] / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    assert not list(Path(tempfile.gettempdir()).glob("zenexp-ranks-*"))  # the ranks' folder is removed
+    assert not rank_processes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_sweep_of_two_device_jobs_finishes_and_leaves_no_rank(launcher: str, in_tmp_path: Path) -> None:
+    done = zenexp(in_tmp_path, "-m", f"hydra/launcher={launcher}", "seed=0,1", "trainer.devices=2", *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 jobs finished" in done.stdout
+    for job in in_tmp_path.glob("multirun/*/*/[01]"):
+        assert "2 ranks (gloo)" in (job / "zenexp.log").read_text()
+    assert not rank_processes()
+
+
+@pytest.mark.slow
+def test_a_dead_rank_ends_the_job_in_seconds_with_one_line(in_tmp_path: Path) -> None:
+    driver = start(in_tmp_path, "trainer.devices=2", "trainer.epochs=50", "tracker.mode=disabled")
+    wait_for_training(in_tmp_path, driver)
+    (rank_1,) = [pid for pid, parent in rank_processes().items() if parent == driver.pid]
+    os.kill(rank_1, signal.SIGKILL)
+    killed = time.monotonic()
+    _, stderr = driver.communicate(timeout=60)
+    took = time.monotonic() - killed
+    assert took < DEAD_RANK_ENDS_JOB_S
+    assert driver.returncode == 1
+    assert stderr.strip().splitlines()[-1] == "zenexp: error: rank 1 of 2 died (killed by SIGKILL)"
+    assert not rank_processes()
+
+
+RAISES_ON_RANK_1 = """
+import torch.distributed as dist
+from hydra_zen import builds, store
+from torch import nn
+
+import zenexp
+from zenexp.configs import IMAGE_SHAPE, NUM_CLASSES
+
+
+class RaisesOnRank1(nn.Linear):  # defined in the script: the spawned rank imports it from there
+    def forward(self, x):
+        if dist.get_rank() == 1:
+            raise ValueError("no such thing as rank 1")
+        return super().forward(x.flatten(1))
+
+
+def raises(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    return RaisesOnRank1(image_shape[0] * image_shape[1] * image_shape[2], num_classes)
+
+
+store(builds(raises, image_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES), group="model", name="raises")
+zenexp.add_to_hydra_store()
+
+if __name__ == "__main__":
+    from zenexp.cli import main
+
+    main()
+"""
+
+
+@pytest.mark.slow
+def test_a_rank_that_raises_ends_the_job_with_one_line_naming_it(in_tmp_path: Path) -> None:
+    (in_tmp_path / "run.py").write_text(RAISES_ON_RANK_1)
+    driver = start(in_tmp_path, "model=raises", "trainer.devices=2", "tracker.mode=disabled", script="run.py")
+    _, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 1
+    assert stderr.strip() == "zenexp: error: rank 1 of 2 failed: ValueError: no such thing as rank 1"
+    assert not rank_processes()
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_rank_stops_every_rank_at_one_checkpoint_and_resume_continues_exactly(
+    runs: dict[str, Path], in_tmp_path: Path
+) -> None:
+    driver = start(in_tmp_path, "trainer.devices=2", *SETTINGS, "tracker.mode=offline")
+    folder = wait_for_training(in_tmp_path, driver)
+    (rank_1,) = [pid for pid, parent in rank_processes().items() if parent == driver.pid]
+    os.kill(rank_1, signal.SIGTERM)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signal.SIGTERM, stderr
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "aborted" and status["signal"] == "SIGTERM" and status["epoch"] == 1
+    assert (folder / "zenexp.log").read_text().count("aborted by SIGTERM") == 1
+    assert not rank_processes()
+
+    done = zenexp(in_tmp_path, "resume", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert len(read_run_file(folder)["resumed"]) == 1
+    uninterrupted = json.loads((runs["two"] / "summary.json").read_text())
+    assert json.loads((folder / "summary.json").read_text()) == uninterrupted
+    assert read_metrics(folder) == read_metrics(runs["two"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_rank_once(in_tmp_path: Path) -> None:
+    driver = start(in_tmp_path, "trainer.devices=2", "trainer.epochs=50", "tracker.mode=disabled")
+    folder = wait_for_training(in_tmp_path, driver)
+    os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C sends: every process of the terminal's group
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    assert (folder / "zenexp.log").read_text().count("aborted by SIGINT") == 1
+    assert "Traceback" not in stderr
+    assert not rank_processes()
+
+
+# ---- checks (fast) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        (["trainer.devices=0"], "trainer.devices=0"),
+        (["trainer.devices=65"], "trainer.devices=65"),
+        (["trainer.nodes=0"], "trainer.nodes=0"),
+        (
+            ["trainer.devices=2", "trainer.batch_size=1"],
+            "trainer.batch_size=1: less than one image per rank (2 = trainer.devices x trainer.nodes)",
+        ),
+    ],
+)
+def test_device_counts_are_checked_before_the_run(overrides: list[str], problem: str) -> None:
+    (found,) = check_point(overrides)
+    assert found.startswith(problem), found
+
+
+def test_more_cuda_devices_than_present_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_point(["trainer.devices=2", "trainer.device=cuda"]) == [
+        "trainer.devices=2: this machine has 1 CUDA device"
+    ]
+    (found,) = check_point(["trainer.devices=2", "trainer.device=cuda:0"])
+    assert found.startswith("trainer.devices=2 with trainer.device=cuda:0: several devices take one each")
+
+
+def test_several_nodes_outside_slurm_are_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    with pytest.raises(UserError, match=r"^trainer.nodes=2: several nodes are Slurm's to give"):
+        run("trainer.nodes=2", *QUICK)
