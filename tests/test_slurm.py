@@ -146,3 +146,37 @@ def test_a_preempted_job_is_requeued_and_resumes_to_the_uninterrupted_result(
     )
     assert plain.returncode == 0, plain.stderr
     assert (job / "summary.json").read_text() == (in_tmp_path / "uninterrupted" / "summary.json").read_text()
+
+
+def test_a_two_device_job_runs_as_two_slurm_tasks_with_the_numbers_of_a_local_run(
+    slurm: list[str], in_tmp_path: Path
+) -> None:
+    (in_tmp_path / "run.py").write_text("from zenexp.cli import main\n\nmain()\n")
+    done = subprocess.run(
+        [*slurm, sys.executable, "run.py", "-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1"]
+        + ["trainer.devices=2", *QUICK],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 of 1 jobs finished" in done.stdout
+    (sweep_dir,) = in_tmp_path.glob("multirun/*/*")
+    (submission,) = sweep_dir.glob(".submitit/*/*_submission.sh")
+    assert "#SBATCH --ntasks-per-node=2" in submission.read_text()  # Slurm placed the ranks: two tasks
+    assert len(list(submission.parent.glob("*_[01]_result.pkl"))) == 2
+    (job,) = run_dirs([sweep_dir])
+    assert "2 ranks (gloo)" in (job / "zenexp.log").read_text()
+    assert read_run(job).status == "finished"
+
+    local = subprocess.run(
+        [sys.executable, "-m", "zenexp", "trainer.devices=2", *QUICK],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert local.returncode == 0, local.stderr
+    (local_run,) = in_tmp_path.glob("outputs/*/*")
+    assert (job / "summary.json").read_text() == (local_run / "summary.json").read_text()
