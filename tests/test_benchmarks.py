@@ -57,3 +57,15 @@ def test_the_tracker_setup_bound_prints_its_figures() -> None:
     assert trickle.startswith("trickling server") and "did not answer within 1 s" in trickle
     assert float(trickle.split()[2]) < 2  # the bound holds against a server that keeps sending bytes
     assert "Connection refused" in closed and "is not a URL" in malformed
+
+
+def test_the_devices_benchmark_prints_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "devices.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    for label in ("batch   4: 1 device", "batch 256: 1 device", "rank 1 killed: the job ended"):
+        assert label in done.stdout

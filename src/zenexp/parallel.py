@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -150,10 +150,10 @@ def start(
     devices: int,
     nodes: int,
     device: torch.device,
-    job: tuple[Any, ...],
+    job: Callable[[], tuple[Any, ...]],
 ) -> Iterator[Ranks]:
     """This job's ranks for the duration of the block, rank 0 being this process (or, under Slurm, the task
-    this process is). On one node, the other ranks run `zenexp.rank` on `job`.
+    this process is). On one node, the other ranks run `zenexp.rank` on `job()`.
     Leaving the block ends them all; when a rank failed first, the block raises one line naming it."""
     if RANK_VARIABLE in os.environ:  # an unguarded script, run again as __main__ in a spawned rank
         raise UserError(
@@ -181,7 +181,7 @@ def start(
         return
     with tempfile.TemporaryDirectory(prefix="zenexp-ranks-") as folder:
         store = TCPStore("127.0.0.1", 0, world, True, timeout=TIMEOUT, wait_for_workers=False)
-        ranks = spawn(Path(folder), world, store.port, job)
+        ranks = spawn(Path(folder), world, store.port, job())
         try:
             wait_until_started(ranks, store)
             dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=TIMEOUT)
@@ -190,7 +190,7 @@ def start(
             failure = first_failure(ranks, FIRST_FAILURE_S)
             if failure is not None:
                 raise UserError(failure) from error
-            raise UserError(f"rank 0 of {world} failed: {one_line(error)}") from error
+            raise  # rank 0's own error, as on one device
         finally:
             if dist.is_initialized():
                 dist.destroy_process_group()  # closes the connections: a rank still waiting fails at once
@@ -204,6 +204,18 @@ class Spawned:
     rank: int
     process: subprocess.Popen[bytes]
     error_file: Path
+
+
+def pickled(built: object) -> bytes:
+    """`built` pickled plainly (torch.multiprocessing's pickler would share its tensors' memory, and the
+    ranks would all step the same weights), or one line saying why it cannot be sent to other ranks."""
+    try:
+        return pickle.dumps(built)
+    except Exception as error:  # noqa: BLE001  (pickle raises many kinds)
+        raise UserError(
+            f"the model, dataset or optimizer cannot be sent to the other ranks ({one_line(error)}); "
+            f"several devices need configs whose objects pickle (no lambdas or local classes)"
+        ) from error
 
 
 def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spawned]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 import random
 import signal
 import time
@@ -112,11 +111,14 @@ def train(
     # torch's default.
     threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
     threads = threads or TORCH_DEFAULT_THREADS
-    # Spawned ranks get copies of the model and factories as built here (on the CPU), pickled plainly:
-    # torch.multiprocessing would share the tensors' memory with them.
-    built = pickle.dumps((dataset, model, optim, scheduler))
-    copies = (built, trainer, seed, threads, device)
-    with parallel.start(trainer.devices, trainer.nodes, device, copies) as ranks:
+    if resume and (finished := finished_result(output_dir, trainer.epochs)) is not None:
+        return finished
+
+    def job() -> tuple[object, ...]:
+        """What a spawned rank needs: copies of the model and factories as built here (on the CPU)."""
+        return (parallel.pickled((dataset, model, optim, scheduler)), trainer, seed, threads, device)
+
+    with parallel.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
             follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
             return RunResult({}, output_dir)
@@ -152,16 +154,6 @@ def lead(
     else:
         name = tracker.experiment_name or experiment_name(overrides)
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
-    if resume and (position.stopped_early or position.epoch > trainer.epochs):
-        finished = finished_result(output_dir)
-        if finished is not None:
-            log.info(
-                "nothing to do: %s has trained its %d epochs; to train longer: zenexp resume %s trainer.epochs=N",
-                output_dir,
-                position.epoch - 1,
-                output_dir,
-            )
-            return finished
     # The other ranks start where this one does (a resume's state, the batch order).
     ranks.share(
         {"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "position": position}
@@ -318,8 +310,12 @@ def experiment_name(overrides: list[str]) -> str:
     return ",".join(sorted(made)) or "defaults"
 
 
-def finished_result(output_dir: Path) -> RunResult | None:
-    """The result a finished run recorded in `summary.json` (numbers only: the file may come from anyone)."""
+def finished_result(output_dir: Path, epochs: int) -> RunResult | None:
+    """The result a finished run recorded in `summary.json` (numbers only: the file may come from anyone),
+    if it has nothing left to train for `epochs` epochs."""
+    position = checkpoint.read(output_dir / CHECKPOINT_DIR / LAST)["position"]
+    if not (position["stopped_early"] or position["epoch"] > epochs):
+        return None
     path = output_dir / rundir.SUMMARY_FILE
     if not path.is_file():
         return None  # trained to the end, but killed before its test: the resume tests it
@@ -329,6 +325,12 @@ def finished_result(output_dir: Path) -> RunResult | None:
     }
     if "val_accuracy" not in metrics:
         raise UserError(f"{path}: no val_accuracy; the file is damaged")
+    log.info(
+        "nothing to do: %s has trained its %d epochs; to train longer: zenexp resume %s trainer.epochs=N",
+        output_dir,
+        position["epoch"] - 1,
+        output_dir,
+    )
     return RunResult(metrics, output_dir, summary.get("stopped_early") is True)
 
 
