@@ -18,6 +18,7 @@ import torch
 
 from tests.conftest import QUICK, read_metrics, run
 from zenexp.checks import check_point
+from zenexp.cli import main
 from zenexp.errors import UserError
 from zenexp.provenance import read_run_file
 from zenexp.sweeps import read_run
@@ -263,3 +264,13 @@ def test_several_nodes_outside_slurm_are_refused_in_one_line(monkeypatch: pytest
     monkeypatch.delenv("SLURM_NTASKS", raising=False)
     with pytest.raises(UserError, match=r"^trainer.nodes=2: several nodes are Slurm's to give"):
         run("trainer.nodes=2", *QUICK)
+
+
+def test_help_shows_the_device_counts_and_that_the_batch_is_global(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["--help"])
+    shown = capsys.readouterr().out
+    assert "trainer.devices                   int >= 1 and <= 64         1" in shown
+    assert "trainer.nodes                     int >= 1 and <= 1024       1" in shown
+    assert "with several devices, over all of them together" in shown
