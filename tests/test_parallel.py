@@ -197,9 +197,14 @@ def test_a_rank_that_raises_ends_the_job_with_one_line_naming_it(in_tmp_path: Pa
 
 @pytest.mark.slow
 def test_sigterm_to_one_rank_stops_every_rank_at_one_checkpoint_and_resume_continues_exactly(
-    runs: dict[str, Path], in_tmp_path: Path
+    in_tmp_path: Path,
 ) -> None:
-    driver = start(in_tmp_path, "trainer.devices=2", *SETTINGS, "tracker.mode=offline")
+    # With dropout, each rank draws its own masks: a resume must restore every rank's random state.
+    settings = ["trainer.devices=2", *SETTINGS, "model.dropout=0.3"]
+    uninterrupted = in_tmp_path / "uninterrupted"
+    uninterrupted.mkdir()
+    assert zenexp(uninterrupted, *settings).returncode == 0
+    driver = start(in_tmp_path, *settings, "tracker.mode=offline")
     folder = wait_for_training(in_tmp_path, driver)
     (rank_1,) = [pid for pid, parent in rank_processes().items() if parent == driver.pid]
     os.kill(rank_1, signal.SIGTERM)
@@ -213,9 +218,11 @@ def test_sigterm_to_one_rank_stops_every_rank_at_one_checkpoint_and_resume_conti
     done = zenexp(in_tmp_path, "resume", str(folder))
     assert done.returncode == 0, done.stderr
     assert len(read_run_file(folder)["resumed"]) == 1
-    uninterrupted = json.loads((runs["two"] / "summary.json").read_text())
-    assert json.loads((folder / "summary.json").read_text()) == uninterrupted
-    assert read_metrics(folder) == read_metrics(runs["two"])
+    reference = run_dir(uninterrupted)
+    assert json.loads((folder / "summary.json").read_text()) == json.loads(
+        (reference / "summary.json").read_text()
+    )
+    assert read_metrics(folder) == read_metrics(reference)
 
 
 @pytest.mark.slow
@@ -227,6 +234,47 @@ def test_ctrl_c_stops_every_rank_once(in_tmp_path: Path) -> None:
     assert driver.returncode == 130, stderr
     assert (folder / "zenexp.log").read_text().count("aborted by SIGINT") == 1
     assert "Traceback" not in stderr
+    assert not rank_processes()
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_ranks_start_is_one_line_and_leaves_nothing(in_tmp_path: Path) -> None:
+    driver = start(in_tmp_path, "trainer.devices=2", "tracker.mode=disabled")
+    while not [pid for pid, parent in rank_processes().items() if parent == driver.pid]:
+        time.sleep(0.01)
+    os.killpg(driver.pid, signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130
+    assert stderr.strip() == "zenexp: stopped by SIGINT"
+    assert not rank_processes()
+    assert not list(Path(tempfile.gettempdir()).glob("zenexp-ranks-*"))
+
+
+UNGUARDED = """
+import sys
+from hydra_zen import launch
+import zenexp
+
+launch(zenexp.MainConfig, zenexp.task, overrides=sys.argv[1:], version_base="1.3")
+"""
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_is_refused_in_the_rank_that_imports_it(in_tmp_path: Path) -> None:
+    (in_tmp_path / "unguarded.py").write_text(UNGUARDED)
+    driver = start(in_tmp_path, "trainer.devices=2", *QUICK, "tracker.mode=disabled", script="unguarded.py")
+    _, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 1
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "UserError: rank 1 of 2 failed: RefusedJob: a rank of a job on several devices imports the script "
+            "that started it, and the script started a job again: put the script's launch() or main() under "
+            "if __name__ == '__main__':"
+        )
+    )
+    assert len(list(in_tmp_path.glob("outputs/*/*"))) == 1  # the job itself; the rank started none
     assert not rank_processes()
 
 

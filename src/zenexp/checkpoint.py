@@ -40,6 +40,8 @@ class Position:
     metrics: dict[str, float] = field(default_factory=dict)  # of the last finished epoch
     experiment_name: str = ""
     tracker_run_id: str | None = None  # the SwanLab run that recorded the first part
+    # With several devices, each rank's random state on its device (dropout draws differ by rank).
+    rank_rng: list[torch.Tensor] = field(default_factory=list)
 
 
 def save(
@@ -96,6 +98,8 @@ def _check_position(position: Any) -> None:
     """Every field of `Position`, with a value of its type (a damaged or forged file fails here, before any
     of the run's records is touched)."""
     hints = get_type_hints(Position)
+    if isinstance(position, dict):
+        position.setdefault("rank_rng", [])  # written before zenexp trained on several devices
     if not isinstance(position, dict) or position.keys() != hints.keys():
         raise ValueError("its position is not a zenexp position")
     for name, hint in hints.items():
@@ -108,6 +112,9 @@ def _check_position(position: Any) -> None:
 def _fits(value: Any, hint: Any) -> bool:
     if get_origin(hint) in (Union, UnionType):
         return any(_fits(value, option) for option in get_args(hint))
+    if get_origin(hint) is list:
+        (item_type,) = get_args(hint)
+        return isinstance(value, list) and all(_fits(item, item_type) for item in value)
     if get_origin(hint) is dict:
         key_type, value_type = get_args(hint)
         return isinstance(value, dict) and all(

@@ -316,6 +316,8 @@ def check_guarded(root: DictConfig) -> str:
     global _passed
     if _passed is not None and _passed() is root:
         return "checked"
+    if (nested := parallel.started_in_a_rank()) is not None:
+        raise RefusedJob(nested)
     overrides = plain(root.hydra.overrides.task)
     if root.hydra.mode == RunMode.MULTIRUN:
         # A sweep's root leaves the swept values out (`model=net` is checked against the default dataset, not

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -72,6 +73,11 @@ def dispatch(args: list[str]) -> None:
             f"zenexp: {stop}; checkpoint saved. Continue with: zenexp resume {stop.run_dir}", file=sys.stderr
         )
         sys.exit(stop.exit_status)
+    except (
+        KeyboardInterrupt
+    ):  # before training began (or a second Ctrl-C): nothing saved, nothing to say more
+        print("zenexp: stopped by SIGINT", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
 
 
 def run(args: list[str]) -> None:

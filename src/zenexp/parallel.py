@@ -97,11 +97,31 @@ class Ranks:
         assert box[0] is not None
         return box[0]
 
+    def random_states(self, device: torch.device) -> list[torch.Tensor]:
+        """Every rank's random state on its device, in rank order (none on one device: rank 0's own
+        is in every checkpoint)."""
+        if self.world == 1:
+            return []
+        states: list[torch.Tensor | None] = [None] * self.world
+        dist.all_gather_object(states, random_state(device))
+        return [state for state in states if state is not None]
+
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """The module to train: DDP over the ranks (it starts every rank from rank 0's parameters)."""
         if self.world == 1:
             return model
         return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def random_state(device: torch.device) -> torch.Tensor:
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+
+def set_random_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    else:
+        torch.set_rng_state(state)
 
 
 def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
@@ -113,6 +133,17 @@ def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
 
 def backend(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
+
+
+def started_in_a_rank() -> str | None:
+    """Why a job cannot start here: in a spawned rank, importing the user's script (as multiprocessing does)
+    ran a job the script starts without a `__main__` guard."""
+    if RANK_VARIABLE not in os.environ:
+        return None
+    return (
+        "a rank of a job on several devices imports the script that started it, and the script started a job "
+        "again: put the script's launch() or main() under if __name__ == '__main__':"
+    )
 
 
 def device_problems(devices: int, nodes: int, device: torch.device) -> list[str]:
@@ -155,11 +186,6 @@ def start(
     """This job's ranks for the duration of the block, rank 0 being this process (or, under Slurm, the task
     this process is). On one node, the other ranks run `zenexp.rank` on `job()`.
     Leaving the block ends them all; when a rank failed first, the block raises one line naming it."""
-    if RANK_VARIABLE in os.environ:  # an unguarded script, run again as __main__ in a spawned rank
-        raise UserError(
-            "a rank imported the script that starts the job, and it started a job again: put the script's "
-            "launch under if __name__ == '__main__':"
-        )
     world = devices * nodes
     if world == 1:
         yield Ranks()
@@ -182,10 +208,13 @@ def start(
     with tempfile.TemporaryDirectory(prefix="zenexp-ranks-") as folder:
         store = TCPStore("127.0.0.1", 0, world, True, timeout=TIMEOUT, wait_for_workers=False)
         ranks = spawn(Path(folder), world, store.port, job())
+        finished = False
         try:
             wait_until_started(ranks, store)
+            (Path(folder) / JOB_FILE).unlink()  # every rank has read it: gone, even if this process is killed
             dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=TIMEOUT)
             yield Ranks(0, world)
+            finished = True
         except Exception as error:
             failure = first_failure(ranks, FIRST_FAILURE_S)
             if failure is not None:
@@ -194,7 +223,9 @@ def start(
         finally:
             if dist.is_initialized():
                 dist.destroy_process_group()  # closes the connections: a rank still waiting fails at once
-            end(ranks)
+            # Stopped or failed: the other ranks have nothing to save, and a second signal should find this
+            # process done, not waiting for them.
+            end(ranks, FIRST_FAILURE_S if finished else 0.0)
 
 
 @dataclass
@@ -230,7 +261,17 @@ def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spa
     for rank in range(1, world):
         command = [sys.executable, "-m", "zenexp.rank", str(folder), str(rank), str(os.getpid())]
         spawned.append(
-            Spawned(rank, subprocess.Popen(command, stdin=subprocess.DEVNULL), folder / f"rank{rank}.error")
+            Spawned(
+                rank,
+                # Its own session: a Ctrl-C in the terminal reaches rank 0 alone, which stops every rank.
+                subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    env={**os.environ, RANK_VARIABLE: str(rank)},
+                    start_new_session=True,
+                ),
+                folder / f"rank{rank}.error",
+            )
         )
     return spawned
 
@@ -272,9 +313,9 @@ def failure(spawned: Spawned, world: int) -> tuple[bool, str]:
     return error.startswith(LOST_CONNECTION), f"{name} failed: {error}"
 
 
-def end(spawned: list[Spawned]) -> None:
-    """Wait a little for the spawned ranks to exit; kill those still there."""
-    deadline = time.monotonic() + FIRST_FAILURE_S
+def end(spawned: list[Spawned], wait_s: float) -> None:
+    """Wait up to `wait_s` for the spawned ranks to exit; kill those still there."""
+    deadline = time.monotonic() + wait_s
     for s in spawned:
         try:
             s.process.wait(timeout=max(0.0, deadline - time.monotonic()))

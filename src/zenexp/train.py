@@ -178,6 +178,7 @@ def lead(
         rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
 
         def save(name: str = LAST) -> None:
+            position.rank_rng = ranks.random_states(device)
             checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
 
         log.info(
@@ -290,18 +291,26 @@ def follow(
         position.window_loss.to(device),
     )
     network, trained = networks(model, trainer, ranks, device)
+    if position.rank_rng:  # resuming: this rank's random state when the checkpoint was saved
+        parallel.set_random_state(device, position.rank_rng[ranks.rank])
     recorder = Unrecorded()
 
+    def save(name: str = LAST) -> None:  # rank 0 saves; each rank gives it its random state
+        ranks.random_states(device)
+
     def stop(signum: int) -> None:
+        save()
         raise Interrupted(signum, Path())
 
     with deferred_signals() as interrupted, torch_threads(threads), suppress(Interrupted):
         while position.epoch <= trainer.epochs and not position.stopped_early:
             learning_rate = optimizer.param_groups[0]["lr"]
             speed = train_epoch(
-                trained, optimizer, data, trainer, ranks, position, recorder, lambda: None, interrupted, stop
+                trained, optimizer, data, trainer, ranks, position, recorder, save, interrupted, stop
             )
-            end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed)
+            if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
+                save(BEST)
+            save()
 
 
 def experiment_name(overrides: list[str]) -> str:
