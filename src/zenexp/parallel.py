@@ -125,9 +125,11 @@ def set_random_state(device: torch.device, state: torch.Tensor) -> None:
 
 
 def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
-    """Each rank its own CUDA device on a node (`trainer.device=cuda` or `auto`); CPU ranks share the CPU."""
+    """Each rank its own CUDA device on a node (`trainer.device=cuda` or `auto`), made the current one (NCCL's
+    object collectives use it); CPU ranks share the CPU."""
     if device.type != "cuda" or ranks.world == 1:
         return device
+    torch.cuda.set_device(ranks.local)
     return torch.device("cuda", ranks.local)
 
 
