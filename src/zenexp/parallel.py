@@ -10,7 +10,6 @@ the others fail in their next collective (its connection closes), and rank 0 nam
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import pickle
 import signal
@@ -30,12 +29,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch._C._distributed_c10d import TCPStore
+from torch.distributed import TCPStore
 from torch.nn.parallel import DistributedDataParallel
 
 from zenexp.errors import UserError
-
-log = logging.getLogger("zenexp")
 
 # How long a rank waits for the others, to start and at each step, before the job fails: a rank that dies
 # is noticed at once (its connections close); this bounds one that hangs.
@@ -343,6 +340,11 @@ def _slurm_group(rank: int, world: int, device: torch.device) -> Iterator[None]:
     try:
         yield
     except Exception as error:
+        if type(error).__name__ == LOST_CONNECTION:  # the task that failed first says why in its own log
+            raise UserError(
+                f"rank {rank} of {world} lost the other ranks ({one_line(error)}); each task's error is in "
+                f"the job's .submitit/<job id>/*_log.err"
+            ) from error
         raise UserError(f"rank {rank} of {world} failed: {one_line(error)}") from error
     finally:
         dist.destroy_process_group()
