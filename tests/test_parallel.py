@@ -322,3 +322,15 @@ def test_help_shows_the_device_counts_and_that_the_batch_is_global(
     assert "trainer.devices                   int >= 1 and <= 64         1" in shown
     assert "trainer.nodes                     int >= 1 and <= 1024       1" in shown
     assert "with several devices, over all of them together" in shown
+
+
+def test_a_slurm_job_whose_task_count_is_not_the_rank_count_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two tasks of one device each would train the same run twice, both recording it.
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    with pytest.raises(
+        UserError, match=r"^trainer.devices=1 x trainer.nodes=1 ranks, but the Slurm job has 2 tasks"
+    ):
+        run(*QUICK)

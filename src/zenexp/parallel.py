@@ -186,21 +186,21 @@ def start(
     this process is). On one node, the other ranks run `zenexp.rank` on `job()`.
     Leaving the block ends them all; when a rank failed first, the block raises one line naming it."""
     world = devices * nodes
+    slurm = slurm_tasks()
+    if slurm is not None and slurm[1] != world:  # every task would train, and record, the same run
+        raise UserError(
+            f"trainer.devices={devices} x trainer.nodes={nodes} ranks, but the Slurm job has {slurm[1]} "
+            f"tasks; give hydra.launcher.tasks_per_node={devices} hydra.launcher.nodes={nodes}"
+        )
     if world == 1:
         yield Ranks()
         return
-    slurm = slurm_tasks()
     if slurm is None and nodes > 1:
         raise UserError(
             f"trainer.nodes={nodes}: several nodes are Slurm's to give; run the job with -m hydra/launcher=slurm"
         )
     if slurm is not None:
-        rank, tasks = slurm
-        if tasks != world:
-            raise UserError(
-                f"trainer.devices={devices} x trainer.nodes={nodes} ranks, but the Slurm job has {tasks} "
-                f"tasks; give hydra.launcher.tasks_per_node={devices} hydra.launcher.nodes={nodes}"
-            )
+        rank = slurm[0]
         with _slurm_group(rank, world, device):
             yield Ranks(rank, world, int(os.environ.get("SLURM_LOCALID", 0)))
         return
