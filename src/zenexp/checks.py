@@ -632,7 +632,7 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
     except UserError as error:
         problems.append(str(error))
     else:
-        problems += parallel.device_problems(cfg.trainer.devices, cfg.trainer.nodes, device)
+        problems += parallel.device_problems(cfg.trainer.devices, device)
     ranks = cfg.trainer.devices * cfg.trainer.nodes
     if cfg.trainer.batch_size < ranks:
         problems.append(

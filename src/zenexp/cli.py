@@ -73,10 +73,8 @@ def dispatch(args: list[str]) -> None:
             f"zenexp: {stop}; checkpoint saved. Continue with: zenexp resume {stop.run_dir}", file=sys.stderr
         )
         sys.exit(stop.exit_status)
-    except (
-        KeyboardInterrupt
-    ):  # before training began (or a second Ctrl-C): nothing saved, nothing to say more
-        print("zenexp: stopped by SIGINT", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # before training began, or a second signal: nothing was saved
+        print(f"zenexp: {stop or 'stopped by SIGINT'}; no checkpoint was saved", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
 
 

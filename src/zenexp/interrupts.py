@@ -57,7 +57,7 @@ def deferred_signals() -> Iterator[Signals]:
 
     def note(signum: int, frame: FrameType | None) -> None:
         if signals.received:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
         signals.received.append(signum)
 
     taken: list[int] = [signal.SIGINT]

@@ -10,6 +10,7 @@ the others fail in their next collective (its connection closes), and rank 0 nam
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import pickle
 import signal
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.spawn import get_preparation_data as spawn_preparation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -44,6 +45,8 @@ JOB_FILE = "job.pickle"
 # What a spawned rank takes of multiprocessing's preparation data: where to find and how to import `__main__`.
 PREPARATION = ("sys_path", "sys_argv", "dir", "orig_dir", "init_main_from_name", "init_main_from_path")
 RANK_VARIABLE = "ZENEXP_SPAWNED_RANK"  # set in a spawned rank's environment
+log = logging.getLogger("zenexp")
+T = TypeVar("T")
 # How torch.distributed says a rank's collective failed because another rank went away.
 LOST_CONNECTION = "DistBackendError"
 
@@ -74,8 +77,8 @@ class Ranks:
         return F.cross_entropy(logits, labels, reduction="sum") * (self.world / batch_size)
 
     def after_step(self, loss: torch.Tensor, signum: int | None) -> tuple[torch.Tensor, int | None]:
-        """The step's loss over the global batch (the ranks' average), and the first signal any rank has
-        received: every rank stops at the same step."""
+        """The step's loss over the global batch (the ranks' average), and a signal if any rank has
+        received one (the lowest such rank's): every rank stops after the same step."""
         if self.world == 1:
             return loss, signum
         mine = torch.stack([loss.float(), torch.tensor(float(signum or 0), device=loss.device)])
@@ -85,14 +88,14 @@ class Ranks:
         received = [int(s) for s in gathered[:, 1].tolist() if s]
         return gathered[:, 0].mean(), (received[0] if received else None)
 
-    def share(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Rank 0's `state`, on every rank."""
+    def from_rank_0(self, make: Callable[[], T]) -> T:
+        """`make()` as rank 0 makes it, on every rank (the others do not call it): what every rank must
+        agree on, such as the starting state and the validation result each epoch's decisions follow."""
         if self.world == 1:
-            return state
-        box = [state if self.main else None]
+            return make()
+        box = [make() if self.main else None]
         dist.broadcast_object_list(box, src=0)
-        assert box[0] is not None
-        return box[0]
+        return cast(T, box[0])
 
     def random_states(self, device: torch.device) -> list[torch.Tensor]:
         """Every rank's random state on its device, in rank order (none on one device: rank 0's own
@@ -101,13 +104,31 @@ class Ranks:
             return []
         states: list[torch.Tensor | None] = [None] * self.world
         dist.all_gather_object(states, random_state(device))
-        return [state for state in states if state is not None]
+        return cast(list[torch.Tensor], states)
+
+    def seed(self, seed: int) -> None:
+        """On several devices, each rank its own random stream from the run's seed (dropout masks differ
+        by rank), however the rank was started."""
+        if self.world > 1:
+            torch.manual_seed(hash((seed, self.rank)) % 2**63)
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """The module to train: DDP over the ranks (it starts every rank from rank 0's parameters)."""
         if self.world == 1:
             return model
         return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def on_cpu(value: Any) -> Any:
+    """`value` with every tensor in it copied to the CPU (a CUDA tensor sent to another rank would be
+    unpickled on rank 0's GPU)."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value
 
 
 def random_state(device: torch.device) -> torch.Tensor:
@@ -145,8 +166,8 @@ def started_in_a_rank() -> str | None:
     )
 
 
-def device_problems(devices: int, nodes: int, device: torch.device) -> list[str]:
-    """Why `trainer.devices`/`trainer.nodes` cannot run here, if they cannot."""
+def device_problems(devices: int, device: torch.device) -> list[str]:
+    """Why `trainer.devices` cannot run on this machine's devices, if it cannot."""
     problems = []
     if device.type == "cuda" and devices > 1:
         if device.index is not None:
@@ -206,16 +227,19 @@ def start(
         return
     with tempfile.TemporaryDirectory(prefix="zenexp-ranks-") as folder:
         store = TCPStore("127.0.0.1", 0, world, True, timeout=TIMEOUT, wait_for_workers=False)
-        ranks = spawn(Path(folder), world, store.port, job())
+        ranks: list[Spawned] = []
         finished = False
         try:
+            spawn(Path(folder), world, store.port, job(), ranks)
             wait_until_started(ranks, store)
             (Path(folder) / JOB_FILE).unlink()  # every rank has read it: gone, even if this process is killed
             dist.init_process_group(backend(device), store=store, rank=0, world_size=world, timeout=TIMEOUT)
             yield Ranks(0, world)
             finished = True
         except Exception as error:
-            failure = first_failure(ranks, FIRST_FAILURE_S)
+            # Another rank's end shows here as a lost connection: wait for it to say why.
+            lost = isinstance(error, (dist.DistBackendError, RankEnded))
+            failure = first_failure(ranks, FIRST_FAILURE_S if lost else 0.0)
             if failure is not None:
                 raise UserError(failure) from error
             raise  # rank 0's own error, as on one device
@@ -248,7 +272,11 @@ def pickled(built: object) -> bytes:
         ) from error
 
 
-def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spawned]:
+class RankEnded(RuntimeError):
+    """A spawned rank ended before it joined the job's process group."""
+
+
+def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...], spawned: list[Spawned]) -> None:
     """Start ranks 1.. as fresh Python processes (`python -m zenexp.rank`), given the job pickled in a
     private folder. Each imports this process's `__main__` first, as multiprocessing's spawn does, so a
     model defined in the user's script unpickles there; nothing else is inherited (a launcher's own
@@ -256,8 +284,7 @@ def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spa
     main = spawn_preparation("zenexp-rank")
     preparation = {key: main[key] for key in PREPARATION if key in main}
     (folder / JOB_FILE).write_bytes(pickle.dumps((preparation, world, port, *job)))
-    spawned = []
-    for rank in range(1, world):
+    for rank in range(1, world):  # each added as it starts, for the caller to end whatever happens
         command = [sys.executable, "-m", "zenexp.rank", str(folder), str(rank), str(os.getpid())]
         spawned.append(
             Spawned(
@@ -272,7 +299,6 @@ def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...]) -> list[Spa
                 folder / f"rank{rank}.error",
             )
         )
-    return spawned
 
 
 def wait_until_started(spawned: list[Spawned], store: TCPStore) -> None:
@@ -282,9 +308,9 @@ def wait_until_started(spawned: list[Spawned], store: TCPStore) -> None:
     waiting = [str(s.rank) for s in spawned]
     while not store.check(waiting):
         if any(s.process.poll() is not None for s in spawned):
-            raise RuntimeError("a rank ended before joining")
+            raise RankEnded("a rank ended before joining")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"ranks did not start within {TIMEOUT.total_seconds():.0f} s")
+            raise UserError(f"the job's other ranks did not start within {TIMEOUT.total_seconds():.0f} s")
         time.sleep(0.05)
 
 
@@ -292,24 +318,32 @@ def first_failure(spawned: list[Spawned], wait_s: float) -> str | None:
     """The rank that failed first (within `wait_s`), as one line: one killed, or one that raised an error
     of its own rather than losing its connection to a rank that failed."""
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and all(s.process.poll() in (None, 0) for s in spawned):
+    codes = [s.process.poll() for s in spawned]
+    while time.monotonic() < deadline and None in codes and not set(codes) - {None, 0}:
         time.sleep(0.05)
-    failures = [failure(s, len(spawned) + 1) for s in spawned if s.process.poll() not in (None, 0)]
+        codes = [s.process.poll() for s in spawned]
+    failures = [failure(s, len(spawned) + 1) for s, code in zip(spawned, codes, strict=True) if code]
     failures.sort(key=lambda f: f[0])  # a rank's own failure before a lost connection
-    return failures[0][1] if failures else None
+    if not failures:
+        return None
+    _, line, traceback = failures[0]
+    log.error("%s\n%s", line, traceback, extra={"console": False})  # in the run's log file only
+    return line
 
 
-def failure(spawned: Spawned, world: int) -> tuple[bool, str]:
-    """Whether the rank's failure is a lost connection to another rank, and the failure as one line."""
+def failure(spawned: Spawned, world: int) -> tuple[bool, str, str]:
+    """Whether the rank's failure is a lost connection to another rank, the failure as one line, and its
+    traceback (if it raised)."""
     code = spawned.process.returncode
     name = f"rank {spawned.rank} of {world}"
     if code < 0:
-        return False, f"{name} died (killed by {signal.Signals(-code).name})"
+        return False, f"{name} died (killed by {signal.Signals(-code).name})", ""
     try:
-        error = spawned.error_file.read_text(encoding="utf-8").strip().splitlines()[-1]
+        text = spawned.error_file.read_text(encoding="utf-8")
+        error = text.strip().splitlines()[-1]
     except (OSError, IndexError):
-        return False, f"{name} died (exit status {code})"
-    return error.startswith(LOST_CONNECTION), f"{name} failed: {error}"
+        return False, f"{name} died (exit status {code})", ""
+    return error.startswith(LOST_CONNECTION), f"{name} failed: {error}", text
 
 
 def end(spawned: list[Spawned], wait_s: float) -> None:
@@ -340,12 +374,12 @@ def _slurm_group(rank: int, world: int, device: torch.device) -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        if type(error).__name__ == LOST_CONNECTION:  # the task that failed first says why in its own log
+        if isinstance(error, dist.DistBackendError):  # the task that failed first says why in its own log
             raise UserError(
                 f"rank {rank} of {world} lost the other ranks ({one_line(error)}); each task's error is in "
                 f"the job's .submitit/<job id>/*_log.err"
             ) from error
-        raise UserError(f"rank {rank} of {world} failed: {one_line(error)}") from error
+        raise
     finally:
         dist.destroy_process_group()
 

@@ -30,7 +30,7 @@ def main(folder: Path, rank: int, parent: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     ranks = parallel.join_group(rank, world, port, device)
-    follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
+    follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads, device)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from zenexp.schema import compose_config, options, override_key
 
 RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
 THREADS = "trainer.num_threads"
+# Settings added since runs were first recorded, with the value an older run ran with.
+ADDED = {"trainer.devices": 1, "trainer.nodes": 1}
 
 
 def resume_problems(cfg: DictConfig) -> list[str]:
@@ -80,7 +82,7 @@ def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[st
 def saved_config(run_dir: Path) -> dict[str, Any]:
     """The run's resolved config, flat, with the thread count it ran with where it asked for torch's
     default (`trainer.num_threads=0`, recorded in run.json)."""
-    saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
+    saved = ADDED | flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
     if saved.get(THREADS) == 0:
         saved[THREADS] = recorded_threads(run_dir) or 0
     return saved

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -120,7 +120,7 @@ def train(
 
     with parallel.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
-            follow(ranks, dataset, model, optim, scheduler, trainer, threads, device)
+            follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads, device)
             return RunResult({}, output_dir)
         return lead(ranks, dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg, threads)
 
@@ -155,14 +155,20 @@ def lead(
         name = tracker.experiment_name or experiment_name(overrides)
         position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
     # The other ranks start where this one does (a resume's state, the batch order).
-    ranks.share(
-        {"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "position": position}
+    ranks.from_rank_0(
+        lambda: {
+            "optimizer": parallel.on_cpu(optimizer.state_dict()),
+            "scheduler": schedule.state_dict(),
+            "position": position,
+        }
     )
     network, trained = networks(model, trainer, ranks, device)
     position.epoch_loss, position.window_loss = (
         position.epoch_loss.to(device),
         position.window_loss.to(device),
     )
+    if not resume:
+        ranks.seed(seed)
     # Everything that can fail without training has been tried: from here on this run writes its records
     # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
     with rundir.in_use(output_dir, "run"):
@@ -220,7 +226,9 @@ def lead(
                 speed = train_epoch(
                     trained, optimizer, data, trainer, ranks, position, recorder, save, interrupted, stop
                 )
-                if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
+                if end_epoch(
+                    network, schedule, data, trainer, ranks, position, recorder, learning_rate, speed
+                ):
                     save(BEST)
                 save()
             # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
@@ -272,6 +280,7 @@ def follow(
     optim: OptimizerFactory,
     scheduler: SchedulerFactory,
     trainer: TrainerConf,
+    seed: int,
     threads: int,
     device: torch.device,
 ) -> None:
@@ -282,7 +291,7 @@ def follow(
     model.to(device)
     optimizer = optim(model.parameters())
     schedule = scheduler(optimizer)
-    start = ranks.share({})
+    start: dict[str, Any] = ranks.from_rank_0(dict)
     optimizer.load_state_dict(start["optimizer"])
     schedule.load_state_dict(start["scheduler"])
     position: Position = start["position"]
@@ -293,6 +302,8 @@ def follow(
     network, trained = networks(model, trainer, ranks, device)
     if position.rank_rng:  # resuming: this rank's random state when the checkpoint was saved
         parallel.set_random_state(device, position.rank_rng[ranks.rank])
+    else:
+        ranks.seed(seed)
     recorder = Unrecorded()
 
     def save(name: str = LAST) -> None:  # rank 0 saves; each rank gives it its random state
@@ -308,7 +319,7 @@ def follow(
             speed = train_epoch(
                 trained, optimizer, data, trainer, ranks, position, recorder, save, interrupted, stop
             )
-            if end_epoch(network, schedule, data, trainer, position, recorder, learning_rate, speed):
+            if end_epoch(network, schedule, data, trainer, ranks, position, recorder, learning_rate, speed):
                 save(BEST)
             save()
 
@@ -348,14 +359,15 @@ def end_epoch(
     schedule: LRScheduler,
     data: ImageData,
     trainer: TrainerConf,
+    ranks: Ranks,
     position: Position,
     recorder: MetricsLog,
     learning_rate: float,
     speed: float,
 ) -> bool:
     """Validate, record, step the scheduler, and decide on stopping early; whether this epoch's model is the
-    best so far (by validation accuracy)."""
-    val = evaluate(model, *data.split("val"), data.classes)
+    best so far (by validation accuracy). Rank 0 validates; every rank decides from its result."""
+    val = ranks.from_rank_0(lambda: evaluate(model, *data.split("val"), data.classes))
     train_loss = position.epoch_loss.item() / position.step_in_epoch
     epoch_metrics = {
         "train/epoch_loss": train_loss,
