@@ -61,7 +61,11 @@ def seconds_to_end_after_a_kill() -> float:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
         )
+        deadline = time.monotonic() + 120
         while not any(p.stat().st_size for p in Path(folder).glob("outputs/*/*/metrics.jsonl")):
+            if time.monotonic() > deadline or job.poll() is not None:
+                job.kill()
+                raise RuntimeError(f"the job did not start training: {job.communicate()[1]!r}")
             time.sleep(0.01)
         os.kill(rank_of(job.pid), signal.SIGKILL)
         killed = time.monotonic()

@@ -244,11 +244,12 @@ def start(
                 raise UserError(failure) from error
             raise  # rank 0's own error, as on one device
         finally:
-            if dist.is_initialized():
-                dist.destroy_process_group()  # closes the connections: a rank still waiting fails at once
             # Stopped or failed: the other ranks have nothing to save, and a second signal should find this
-            # process done, not waiting for them.
+            # process done, not waiting for them. They end before the group does (NCCL's destroy can wait
+            # on a rank still in a collective).
             end(ranks, FIRST_FAILURE_S if finished else 0.0)
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 @dataclass
