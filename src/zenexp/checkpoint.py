@@ -205,6 +205,18 @@ def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedul
         keys, *rest = rng["numpy"]
         np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
     except Exception as error:  # noqa: BLE001  (shapes, keys, states: torch and numpy raise many kinds)
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise _unreadable(path, f"it does not fit this run's model and optimizer ({detail})") from error
+        raise _does_not_fit(path, error) from error
     return Position(**state["position"])
+
+
+def load_model(path: Path, state: dict[str, Any], model: nn.Module) -> None:
+    """The weights of a checkpoint `read` from `path` into `model`, refused as `load` refuses them."""
+    try:
+        model.load_state_dict(state["model"])
+    except Exception as error:  # noqa: BLE001
+        raise _does_not_fit(path, error) from error
+
+
+def _does_not_fit(path: Path, error: Exception) -> UserError:
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return _unreadable(path, f"it does not fit this run's model and optimizer ({detail})")

@@ -111,7 +111,7 @@ def train(
     # torch's default.
     threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
     threads = threads or TORCH_DEFAULT_THREADS
-    if resume and (finished := finished_result(output_dir, trainer.epochs)) is not None:
+    if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
         return finished
 
     def job() -> tuple[object, ...]:
@@ -330,12 +330,15 @@ def experiment_name(overrides: list[str]) -> str:
     return ",".join(sorted(made)) or "defaults"
 
 
-def finished_result(output_dir: Path, epochs: int) -> RunResult | None:
+def finished_result(output_dir: Path, epochs: int, model: nn.Module) -> RunResult | None:
     """The result a finished run recorded in `summary.json` (numbers only: the file may come from anyone),
-    if it has nothing left to train for `epochs` epochs."""
-    position = checkpoint.read(output_dir / CHECKPOINT_DIR / LAST)["position"]
+    if it has nothing left to train for `epochs` epochs. Its last checkpoint must be this run's model's."""
+    last = output_dir / CHECKPOINT_DIR / LAST
+    state = checkpoint.read(last)
+    position = state["position"]
     if not (position["stopped_early"] or position["epoch"] > epochs):
         return None
+    checkpoint.load_model(last, state, model)
     path = output_dir / rundir.SUMMARY_FILE
     if not path.is_file():
         return None  # trained to the end, but killed before its test: the resume tests it
