@@ -74,7 +74,7 @@ def dispatch(args: list[str]) -> None:
         )
         sys.exit(stop.exit_status)
     except KeyboardInterrupt as stop:  # before training began, or a second signal: nothing was saved
-        print(f"zenexp: {stop or 'stopped by SIGINT'}; no checkpoint was saved", file=sys.stderr)
+        print(f"zenexp: {str(stop) or 'stopped by SIGINT'}; no checkpoint was saved", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
 
 
