@@ -17,6 +17,7 @@ import torch
 
 import zenexp as zenexp_api
 from tests.conftest import QUICK, read_metrics, run
+from zenexp import parallel
 from zenexp.checks import check_point
 from zenexp.cli import main
 from zenexp.errors import UserError
@@ -392,3 +393,46 @@ def test_a_run_recorded_before_several_devices_still_resumes(in_tmp_path: Path) 
     torch.save(state, last)
     resumed = zenexp_api.resume(first.output_dir, ["trainer.epochs=2"])
     assert resumed.metrics["epochs"] == 2
+
+
+# ---- the pieces rank 0 uses to end its ranks (fast: real processes, no training) -----------------------
+
+
+def spawned(folder: Path, code: str, rank: int = 1) -> parallel.Spawned:
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+    return parallel.Spawned(rank, process, folder / f"rank{rank}.error")
+
+
+def test_the_first_failure_names_a_killed_rank_or_a_rank_s_own_error_before_a_lost_connection(
+    in_tmp_path: Path,
+) -> None:
+    (in_tmp_path / "rank1.error").write_text("Traceback ...\nDistBackendError: Connection closed by peer\n")
+    (in_tmp_path / "rank2.error").write_text("Traceback ...\nValueError: no such thing as rank 2\n")
+    lost, own = spawned(in_tmp_path, "raise SystemExit(1)", 1), spawned(in_tmp_path, "raise SystemExit(1)", 2)
+    assert (
+        parallel.first_failure([lost, own], 10.0) == "rank 2 of 3 failed: ValueError: no such thing as rank 2"
+    )
+
+    killed = spawned(in_tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert parallel.first_failure([killed], 10.0) == "rank 1 of 2 died (killed by SIGKILL)"
+    silent = spawned(in_tmp_path, "raise SystemExit(3)", 3)
+    assert parallel.first_failure([silent], 10.0) == "rank 3 of 2 died (exit status 3)"
+
+
+def test_ranks_still_running_are_killed_and_finished_ones_are_not_waited_for(in_tmp_path: Path) -> None:
+    running, done = spawned(in_tmp_path, "import time; time.sleep(60)"), spawned(in_tmp_path, "pass", 2)
+    assert parallel.first_failure([running, done], 0.0) is None
+    started = time.monotonic()
+    parallel.end([running, done], 0.5)
+    assert time.monotonic() - started < 5
+    assert running.process.returncode == -signal.SIGKILL and done.process.returncode == 0
+
+
+def test_what_cannot_be_sent_to_other_ranks_is_one_line() -> None:
+    with pytest.raises(
+        UserError, match=r"^the model, dataset or optimizer cannot be sent to the other ranks"
+    ):
+        parallel.pickled(lambda: None)
+    state = {"step": torch.ones(2), "groups": [(torch.zeros(1), 3)]}
+    assert parallel.on_cpu(state)["groups"][0][1] == 3
+    assert torch.equal(parallel.on_cpu(state)["step"], torch.ones(2))
