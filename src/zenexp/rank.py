@@ -37,7 +37,7 @@ if __name__ == "__main__":
     folder, rank, parent = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     try:
         main(folder, rank, parent)
-    except KeyboardInterrupt:  # a second Ctrl-C: rank 0 has it too
+    except KeyboardInterrupt:  # a second signal sent to this rank: rank 0 reports it as this rank's death
         sys.exit(130)
     except BaseException as error:
         lines = [*traceback.format_exception(error), f"{parallel.one_line(error)}\n"]
