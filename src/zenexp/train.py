@@ -122,11 +122,14 @@ def train(
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
             follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads, device)
             return RunResult({}, output_dir)
-        return lead(ranks, dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg, threads)
+        return lead(
+            ranks, device, dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg, threads
+        )
 
 
 def lead(
     ranks: Ranks,
+    device: torch.device,
     dataset: Callable[[], ImageData],
     model: nn.Module,
     optim: OptimizerFactory,
@@ -142,7 +145,7 @@ def lead(
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
-    device = parallel.rank_device(resolve_device(trainer.device), ranks)
+    device = parallel.rank_device(device, ranks)
     data = dataset().to(device)  # once: batches are sliced on the device
     model.to(device)
     optimizer = optim(model.parameters())
