@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -20,10 +22,17 @@ from swanlab.proto.swanlab.record.v1.record_pb2 import Record
 from swanlab.sdk.internal.core_python.store import DataStoreReader
 
 import zenexp
+from zenexp.cli import main
 from zenexp.train import RunResult
 
 # Small and quick: one short epoch. Tests that need real training say so.
 QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "trainer.batch_size=8"]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core this process may run on (its affinity, not the machine's count), at most
+    8: each worker holds torch (about 0.8 GB) and starts runs of its own. A test trains on one thread."""
+    return min(len(os.sched_getaffinity(0)), 8)
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +63,31 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
+
+
+def in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`zenexp ARGS` as `zenexp.cli.main(ARGS)` in this process: the exit status, stdout and stderr that `cli()`
+    gives, without a new interpreter's start-up. `cli()` is for what only a real process shows (the console
+    script, signals, kills, what a fresh interpreter imports or reads from its environment at start)."""
+    saved_environ, saved_argv = dict(os.environ), list(sys.argv)
+    os.environ.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as stopped:
+                if isinstance(stopped.code, int):
+                    status = stopped.code
+                elif stopped.code is not None:  # SystemExit("zenexp: error: ..."): as the interpreter does
+                    print(stopped.code, file=sys.stderr)
+                    status = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)  # a run's hydra.job.env_set, too
+        sys.argv[:] = saved_argv
+    return subprocess.CompletedProcess(["zenexp", *args], status, out.getvalue(), err.getvalue())
 
 
 def run_dirs(root: Path) -> list[Path]:

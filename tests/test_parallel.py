@@ -126,6 +126,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two-devices")  # one worker trains `runs`, once
 def test_two_devices_train_as_one_device_with_the_same_global_batch(runs: dict[str, Path]) -> None:
     one, two = read_metrics(runs["one"]), read_metrics(runs["two"])
     assert [r["step"] for r in one] == [r["step"] for r in two] and len(one) > 100
@@ -138,12 +139,14 @@ def test_two_devices_train_as_one_device_with_the_same_global_batch(runs: dict[s
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two-devices")  # one worker trains `runs`, once
 def test_a_two_device_run_gives_identical_numbers_again_and_through_launch(runs: dict[str, Path]) -> None:
     assert (runs["two"] / "summary.json").read_bytes() == (runs["again"] / "summary.json").read_bytes()
     assert read_metrics(runs["two"]) == read_metrics(runs["again"])
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two-devices")  # one worker trains `runs`, once
 def test_only_rank_0_records(runs: dict[str, Path]) -> None:
     (swanlab_run,) = (runs["two"] / "swanlog").glob("run-*")  # one SwanLab run, not one per rank
     assert read_run(runs["two"]).status == "finished"

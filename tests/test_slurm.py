@@ -16,7 +16,8 @@ from tests.test_resumable_sweeps import SLOW
 from zenexp.provenance import read_run_file
 from zenexp.sweeps import read_run, run_dirs
 
-pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+# One cluster per machine (a named network namespace, munged's socket): every test on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
 

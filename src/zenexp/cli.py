@@ -88,6 +88,7 @@ def run(args: list[str]) -> None:
     if runs_jobs and check(args, quiet=True):
         sys.exit(1)
     sys.argv = [sys.argv[0], *args]
+    sweeps.last_sweep_dir = None  # a sweep that an earlier main() of this process ran is not this one's
     try:
         hydra.main(config_path=None, config_name=CONFIG_NAME, version_base="1.3")(_run)()
     finally:

@@ -47,8 +47,9 @@ PREPARATION = ("sys_path", "sys_argv", "dir", "orig_dir", "init_main_from_name",
 RANK_VARIABLE = "ZENEXP_SPAWNED_RANK"  # set in a spawned rank's environment
 log = logging.getLogger("zenexp")
 T = TypeVar("T")
-# How torch.distributed says a rank's collective failed because another rank went away.
-LOST_CONNECTION = "DistBackendError"
+# How torch.distributed says a rank's collective failed because another rank went away: a DistBackendError,
+# or, from a collective inside DDP's backward pass, a RuntimeError that names gloo's TCP transport.
+LOST_CONNECTION = ("DistBackendError", "gloo/transport/tcp")
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def start(
             finished = True
         except Exception as error:
             # Another rank's end shows here as a lost connection: wait for it to say why.
-            lost = isinstance(error, (dist.DistBackendError, RankEnded))
+            lost = isinstance(error, RankEnded) or lost_connection(one_line(error))
             failure = first_failure(ranks, FIRST_FAILURE_S if lost else 0.0)
             if failure is not None:
                 raise UserError(failure) from error
@@ -344,7 +345,12 @@ def failure(spawned: Spawned, world: int) -> tuple[bool, str, str]:
         error = text.strip().splitlines()[-1]
     except (OSError, IndexError):
         return False, f"{name} died (exit status {code})", ""
-    return error.startswith(LOST_CONNECTION), f"{name} failed: {error}", text
+    return lost_connection(error), f"{name} failed: {error}", text
+
+
+def lost_connection(error: str) -> bool:
+    """Whether `error` ("Type: message") is a collective that failed because another rank went away."""
+    return error.startswith(LOST_CONNECTION[0]) or LOST_CONNECTION[1] in error
 
 
 def end(spawned: list[Spawned], wait_s: float) -> None:
@@ -375,7 +381,7 @@ def _slurm_group(rank: int, world: int, device: torch.device) -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        if isinstance(error, dist.DistBackendError):  # the task that failed first says why in its own log
+        if lost_connection(one_line(error)):  # the task that failed first says why in its own log
             raise UserError(
                 f"rank {rank} of {world} lost the other ranks ({one_line(error)}); each task's error is in "
                 f"the job's .submitit/<job id>/*_log.err"

@@ -156,6 +156,8 @@ def _probe(url: SplitResult, port: int, timeout_s: float) -> str | None:
                 if not chunk:
                     return f"{hostname}:{port} closed the connection without answering"
                 received += chunk
+    except TimeoutError:  # the same bound as the caller's wait, which this may win by a hair
+        return f"{hostname}:{port} did not answer within {timeout_s:g} s"
     except OSError as error:
         return f"cannot reach {hostname}:{port} ({error})"
     return None
