@@ -8,9 +8,10 @@ import io
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,27 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.delenv("SWANLAB_API_KEY", raising=False)
     monkeypatch.delenv("SWANLAB_MODE", raising=False)
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def trained_quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished `run(*QUICK)` (tracker offline), trained once per worker: read it, never change it."""
+    folder = tmp_path_factory.mktemp("quick-run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("SWANLAB_ROOT", str(folder / ".swanlab-home"))
+        patch.delenv("SWANLAB_API_KEY", raising=False)
+        patch.delenv("SWANLAB_MODE", raising=False)
+        return run(*QUICK).output_dir
+
+
+@pytest.fixture
+def quick_run(trained_quick_run: Path, in_tmp_path: Path) -> Path:
+    """A copy of `trained_quick_run` in this test's directory, where `run(*QUICK)` would have put it: the test
+    may change, resume or damage it."""
+    copy = in_tmp_path / "outputs" / "trained" / "quick"
+    shutil.copytree(trained_quick_run, copy, symlinks=True)
+    return copy
 
 
 def run(*overrides: str) -> RunResult:
@@ -88,6 +110,12 @@ def in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         os.environ.update(saved_environ)  # a run's hydra.job.env_set, too
         sys.argv[:] = saved_argv
     return subprocess.CompletedProcess(["zenexp", *args], status, out.getvalue(), err.getvalue())
+
+
+def zenexp_for(launcher: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`in_process`, but `cli` for a joblib sweep: loky's workers outlive a sweep run in this process and keep
+    the working directory they started in, so a later test's jobs would be written in an earlier test's."""
+    return cli if launcher == "joblib" else in_process
 
 
 def run_dirs(root: Path) -> list[Path]:

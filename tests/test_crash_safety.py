@@ -17,7 +17,7 @@ import torch
 from hydra_zen import launch
 
 import zenexp
-from tests.conftest import QUICK, SwanLabRun, cli, hashes, read_metrics, run, run_dirs
+from tests.conftest import QUICK, SwanLabRun, cli, hashes, in_process, read_metrics, run, run_dirs
 from zenexp.provenance import read_run_file
 from zenexp.train import TORCH_DEFAULT_THREADS
 
@@ -57,13 +57,21 @@ def start_and_stop(run_dir: Path, signum: int, *overrides: str) -> tuple[int, st
     return process.returncode, stderr
 
 
-def uninterrupted() -> tuple[dict[str, float], list[dict[str, float]]]:
-    result = run(*LONG, "tracker.mode=disabled")
+@pytest.fixture(scope="session")
+def uninterrupted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The metrics and records of the LONG run, never stopped: trained once per worker."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("uninterrupted"))
+        result = run(*LONG, "tracker.mode=disabled")
     return result.metrics, read_metrics(result.output_dir)
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -> None:
+def test_sigkill_then_resume_gives_the_uninterrupted_result(
+    in_tmp_path: Path, uninterrupted: tuple[dict[str, float], list[dict[str, float]]]
+) -> None:
     run_dir = in_tmp_path / "killed"
     status, _ = start_and_stop(run_dir, signal.SIGKILL)
     assert status == -signal.SIGKILL
@@ -74,10 +82,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -
     with open(run_dir / "metrics.jsonl", "a") as metrics_file:  # as if killed in the middle of a line
         metrics_file.write('{"step": 9999, "train/lo')
 
-    done = cli("resume", str(run_dir))
+    done = in_process("resume", str(run_dir))
     assert done.returncode == 0, done.stderr
 
-    metrics, records = uninterrupted()
+    metrics, records = uninterrupted
     assert json.loads((run_dir / "summary.json").read_text()) == {**metrics, "stopped_early": True}
     assert json.loads((run_dir / "status.json").read_text())["stopped_early"] is True
     assert "stopping early after epoch 2" in (run_dir / "zenexp.log").read_text()
@@ -96,7 +104,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(in_tmp_path: Path) -
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_tmp_path: Path) -> None:
+def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(
+    signum: int, in_tmp_path: Path, uninterrupted: tuple[dict[str, float], list[dict[str, float]]]
+) -> None:
     run_dir = in_tmp_path / "stopped"
     status, stderr = start_and_stop(run_dir, signum)
     assert status == 128 + signum
@@ -108,11 +118,11 @@ def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(signum: int, in_
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "aborted" and status["signal"] == name
     assert f"aborted by {name} in epoch 1" in (run_dir / "zenexp.log").read_text()
-    assert "aborted" in cli("compare", str(run_dir)).stdout.splitlines()[1].split()
+    assert "aborted" in in_process("compare", str(run_dir)).stdout.splitlines()[1].split()
 
-    done = cli("resume", str(run_dir))
+    done = in_process("resume", str(run_dir))
     assert done.returncode == 0, done.stderr
-    metrics, _ = uninterrupted()
+    metrics, _ = uninterrupted
     assert json.loads((run_dir / "summary.json").read_text()) == {**metrics, "stopped_early": True}
 
 
@@ -126,11 +136,11 @@ def test_resume_with_a_changed_learning_rate_is_refused_with_the_diff(in_tmp_pat
     assert "optim.lr: 0.001 -> 0.1" in done.stderr and "Traceback" not in done.stderr
     assert (first.output_dir / ".hydra" / "overrides.yaml").read_text() == saved  # nothing touched
 
-    done = cli("resume", str(first.output_dir), "trainer.epochs=2")  # more epochs are fine
+    done = in_process("resume", str(first.output_dir), "trainer.epochs=2")  # more epochs are fine
     assert done.returncode == 0, done.stderr
     assert [r["epoch"] for r in read_metrics(first.output_dir) if "epoch" in r] == [1, 2]
 
-    done = cli("rerun", str(first.output_dir))  # the extended run, repeated in one go
+    done = in_process("rerun", str(first.output_dir))  # the extended run, repeated in one go
     assert done.returncode == 0, done.stderr
     assert "same metrics as" in done.stdout
 
@@ -150,7 +160,7 @@ def test_a_refused_resume_from_python_leaves_the_run_as_it_was(in_tmp_path: Path
 
 @pytest.mark.slow
 def test_a_new_run_cannot_resume_what_has_no_checkpoint(in_tmp_path: Path) -> None:
-    done = cli("resume", str(in_tmp_path / "nowhere"))
+    done = in_process("resume", str(in_tmp_path / "nowhere"))
     assert done.returncode == 1 and "not a zenexp run directory" in done.stderr
 
 
@@ -199,23 +209,23 @@ def test_rerun_and_resume_use_the_thread_count_the_run_recorded(in_tmp_path: Pat
     (run_dir,) = run_dirs(in_tmp_path / "outputs")
     assert read_run_file(run_dir)["threads"] == 1
 
-    done = cli("rerun", str(run_dir))  # trainer.num_threads=0 here would be every core
+    done = in_process("rerun", str(run_dir))  # trainer.num_threads=0 here would be every core
     assert done.returncode == 0 and "same metrics as" in done.stdout, done.stdout + done.stderr
     rerun_dir = next(d for d in run_dirs(in_tmp_path / "outputs") if d != run_dir)
     assert read_run_file(rerun_dir)["threads"] == 1
     assert read_run_file(rerun_dir)["overrides"][-1] == "trainer.num_threads=1"
     assert "trainer.num_threads=0" not in read_run_file(rerun_dir)["overrides"]
 
-    done = cli("resume", str(run_dir), "trainer.epochs=2")
+    done = in_process("resume", str(run_dir), "trainer.epochs=2")
     assert done.returncode == 0, done.stderr
     assert "on cpu, torch threads 1" in (run_dir / "zenexp.log").read_text().split("resuming")[1]
-    done = cli("resume", str(run_dir), "trainer.epochs=3", "trainer.num_threads=2")
+    done = in_process("resume", str(run_dir), "trainer.epochs=3", "trainer.num_threads=2")
     assert done.returncode == 1 and "trainer.num_threads: 1 -> 2" in done.stderr
 
 
 @pytest.mark.slow
 def test_cloud_without_a_key_records_offline(in_tmp_path: Path) -> None:
-    done = cli("tracker.mode=cloud", "trainer.epochs=1")
+    done = in_process("tracker.mode=cloud", "trainer.epochs=1")
     assert done.returncode == 0, done.stderr
     assert "no API key in SWANLAB_API_KEY; recording offline instead" in done.stdout + done.stderr
     (run_dir,) = run_dirs(in_tmp_path / "outputs")
@@ -225,7 +235,7 @@ def test_cloud_without_a_key_records_offline(in_tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cloud_with_an_unreachable_server_records_offline(in_tmp_path: Path) -> None:
     env = {"SWANLAB_API_KEY": "not-a-real-key", "SWANLAB_API_HOST": "http://127.0.0.1:9"}
-    done = cli("tracker.mode=cloud", "trainer.epochs=1", env=env)
+    done = in_process("tracker.mode=cloud", "trainer.epochs=1", env=env)
     assert done.returncode == 0, done.stderr
     assert "cannot reach 127.0.0.1:9" in done.stdout + done.stderr
     (run_dir,) = run_dirs(in_tmp_path / "outputs")
@@ -316,12 +326,12 @@ def test_resume_says_what_it_does_and_keeps_one_value_per_override(in_tmp_path: 
     run_dir = run(*QUICK, "trainer.epochs=2").output_dir
     kept = {name: text for name, text in hashes(run_dir).items() if name != "zenexp.log"}
 
-    done = cli("resume", str(run_dir))  # finished: nothing to do, nothing written, no new SwanLab run
+    done = in_process("resume", str(run_dir))  # finished: nothing to do, nothing written, no new SwanLab run
     assert done.returncode == 0, done.stderr
     assert f"nothing to do: {run_dir} has trained its 2 epochs" in done.stdout
     assert {name: text for name, text in hashes(run_dir).items() if name != "zenexp.log"} == kept
 
-    done = cli("resume", str(run_dir), "trainer.epochs=1")
+    done = in_process("resume", str(run_dir), "trainer.epochs=1")
     assert done.returncode == 1
     assert (
         "trainer.epochs=1, but the run has trained 2 epochs already; give trainer.epochs=2 or more"
@@ -329,8 +339,10 @@ def test_resume_says_what_it_does_and_keeps_one_value_per_override(in_tmp_path: 
     )
 
     for epochs in (3, 4):
-        assert cli("resume", str(run_dir), f"trainer.epochs={epochs}").returncode == 0
+        assert in_process("resume", str(run_dir), f"trainer.epochs={epochs}").returncode == 0
     latest = read_run_file(run_dir)["resumed"][-1]["overrides"]
     assert [o for o in latest if o.startswith("trainer.epochs")] == ["trainer.epochs=4"]  # not piled up
     assert json.loads((run_dir / "summary.json").read_text())["epochs"] == 4
-    assert "trainer.epochs=4" in cli("compare", str(run_dir)).stdout  # the run is what its resume made it
+    assert (
+        "trainer.epochs=4" in in_process("compare", str(run_dir)).stdout
+    )  # the run is what its resume made it

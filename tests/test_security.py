@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from hydra.errors import HydraException
 from hydra_zen import launch
 
 import zenexp
-from tests.conftest import QUICK, SwanLabRun, cli, hashes, run, run_dirs, write_cifar10
+from tests.conftest import QUICK, SwanLabRun, cli, hashes, in_process, run, run_dirs, write_cifar10
 from zenexp import rundir
 
 # Each names code to run: os.makedirs makes the folder `pwned` in the test's directory if it ever runs.
@@ -55,7 +56,7 @@ def entries(folder: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("override", CODE_IN_OVERRIDES)
 def test_code_named_in_hydra_overrides_never_runs(override: str, in_tmp_path: Path) -> None:
-    check = cli("check", override)
+    check = in_process("check", override)
     assert check.returncode == 1 and "Traceback" not in check.stderr, check.stderr
     assert check.stderr.startswith("zenexp: error: hydra.") and len(check.stderr.splitlines()) == 1
 
@@ -73,14 +74,16 @@ def test_code_named_in_hydra_overrides_never_runs(override: str, in_tmp_path: Pa
 def test_code_in_the_cli_never_runs_even_with_full_errors(in_tmp_path: Path) -> None:
     done = cli(CODE_IN_OVERRIDES[0], "optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode == 1 and "not named by any registered config" in done.stderr
-    done = cli("-m", CODE_IN_OVERRIDES[0], *QUICK)
+    done = in_process("-m", CODE_IN_OVERRIDES[0], *QUICK)
     assert done.returncode == 1
     assert entries(in_tmp_path) == []
 
 
 @pytest.mark.slow
-def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path: Path) -> None:
-    shared = run(*QUICK).output_dir
+def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(
+    in_tmp_path: Path, quick_run: Path
+) -> None:
+    shared = quick_run
     record = json.loads((shared / "run.json").read_text())
     planted_overrides = (
         CODE_IN_OVERRIDES[0],
@@ -91,7 +94,7 @@ def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path:
         (shared / "run.json").write_text(json.dumps({**record, "overrides": [*QUICK, planted]}))
         before = hashes(shared)
         for command in ("rerun", "resume"):
-            done = cli(command, str(shared))
+            done = in_process(command, str(shared))
             assert done.returncode == 1 and "refused the saved override" in done.stderr, done.stderr
             assert len(done.stderr.splitlines()) == 1
         for call in (zenexp.rerun, zenexp.resume):
@@ -102,22 +105,23 @@ def test_a_shared_run_directory_cannot_run_code_or_move_the_tracker(in_tmp_path:
 
 
 @pytest.mark.slow
-def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(in_tmp_path: Path) -> None:
-    first = run(*QUICK)
-    last = first.output_dir / "checkpoints" / "last.pt"
+def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(
+    in_tmp_path: Path, quick_run: Path
+) -> None:
+    last = quick_run / "checkpoints" / "last.pt"
     state = torch.load(last, weights_only=True)
     state["position"]["experiment_name"] = Payload()
     torch.save(state, last)
-    before = hashes(first.output_dir)
+    before = hashes(quick_run)
 
-    done = cli("resume", str(first.output_dir))
+    done = in_process("resume", str(quick_run))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "last.pt: cannot resume from it: it holds objects other than tensors and numbers" in done.stderr
     assert "best.pt (end of epoch 1) is intact" in done.stderr
     with pytest.raises(zenexp.UserError, match="could run code"):
-        zenexp.resume(first.output_dir)
+        zenexp.resume(quick_run)
     assert not (in_tmp_path / "pwned").exists()
-    assert hashes(first.output_dir) == before
+    assert hashes(quick_run) == before
 
 
 class Payload:
@@ -126,8 +130,10 @@ class Payload:
 
 
 @pytest.mark.slow
-def test_a_forged_or_foreign_checkpoint_is_refused_before_the_run_is_touched(in_tmp_path: Path) -> None:
-    first, other = run(*QUICK).output_dir, run("model=large", *QUICK).output_dir
+def test_a_forged_or_foreign_checkpoint_is_refused_before_the_run_is_touched(
+    in_tmp_path: Path, quick_run: Path
+) -> None:
+    first, other = quick_run, run("model=large", *QUICK).output_dir
     last = first / "checkpoints" / "last.pt"
     forged = torch.load(last, weights_only=True)
     forged["position"]["epoch"] = "x"
@@ -137,7 +143,7 @@ def test_a_forged_or_foreign_checkpoint_is_refused_before_the_run_is_touched(in_
         else:
             torch.save(state, last)
         before = hashes(first)
-        done = cli("resume", str(first))
+        done = in_process("resume", str(first))
         assert done.returncode == 1 and expected in done.stderr and "Traceback" not in done.stderr, (
             done.stderr
         )
@@ -150,7 +156,7 @@ def test_a_cifar10_batch_carrying_code_is_refused(in_tmp_path: Path) -> None:
     import pickle
 
     (in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps(Payload()))
-    done = cli("model=net", "dataset=cifar10", *QUICK)
+    done = in_process("model=net", "dataset=cifar10", *QUICK)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "data_batch_1 is not a CIFAR-10 batch (refused os.makedirs" in done.stderr, done.stderr
     assert not (in_tmp_path / "pwned").exists()
@@ -159,19 +165,18 @@ def test_a_cifar10_batch_carrying_code_is_refused(in_tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 truncated"])
 def test_a_broken_checkpoint_is_one_line_naming_what_else_to_resume_from(
-    content: bytes, in_tmp_path: Path
+    content: bytes, in_tmp_path: Path, quick_run: Path
 ) -> None:
-    first = run(*QUICK)
-    (first.output_dir / "checkpoints" / "last.pt").write_bytes(content)
-    before = hashes(first.output_dir)
-    done = cli("resume", str(first.output_dir))
+    (quick_run / "checkpoints" / "last.pt").write_bytes(content)
+    before = hashes(quick_run)
+    done = in_process("resume", str(quick_run))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
     assert (
         "last.pt: cannot resume from it" in done.stderr
         and "best.pt (end of epoch 1) is intact" in done.stderr
     )
-    assert hashes(first.output_dir) == before
+    assert hashes(quick_run) == before
 
 
 # ---- runs damaged or lost --------------------------------------------------------------------------------
@@ -206,24 +211,25 @@ def test_runs_started_together_never_share_a_directory(in_tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_a_run_never_writes_into_another_runs_directory(in_tmp_path: Path) -> None:
-    taken = run(*QUICK).output_dir
+def test_a_run_never_writes_into_another_runs_directory(in_tmp_path: Path, quick_run: Path) -> None:
+    taken = quick_run
     before = hashes(taken)
-    done = cli(f"hydra.run.dir={taken}", *QUICK)
+    done = in_process(f"hydra.run.dir={taken}", *QUICK)
     assert done.returncode == 1 and "holds files already" in done.stderr
     assert "holds files already" in launch_refusal(f"hydra.run.dir={taken}", *QUICK)
     assert hashes(taken) == before
     with pytest.raises(zenexp.UserError, match="exists already"):
         rundir.write_json(taken / rundir.RUN_FILE, {}, exclusive=True)
     for inside in (taken / "sub", taken / "new" / ".."):
-        done = cli(f"hydra.run.dir={inside}", *QUICK)
+        done = in_process(f"hydra.run.dir={inside}", *QUICK)
         assert done.returncode == 1 and "hydra.run.dir" in done.stderr, done.stderr
     assert hashes(taken) == before
 
 
 @pytest.mark.slow
-def test_a_saved_resume_never_turns_a_rerun_into_a_resume(in_tmp_path: Path) -> None:
-    victim, shared = (run(*QUICK).output_dir for _ in range(2))
+def test_a_saved_resume_never_turns_a_rerun_into_a_resume(in_tmp_path: Path, quick_run: Path) -> None:
+    # Two finished `run(*QUICK)`: the trained one and a copy of it beside it.
+    victim, shared = quick_run, shutil.copytree(quick_run, quick_run.with_name("shared"), symlinks=True)
     before = hashes(victim)
     record = json.loads((shared / "run.json").read_text())
     (shared / "run.json").write_text(json.dumps({**record, "overrides": [*QUICK, f"++resume={victim}"]}))
@@ -238,8 +244,10 @@ def test_clean_up_never_reaches_outside_the_refused_run(subdir: str, in_tmp_path
     (day / "earlier-run").mkdir(parents=True)
     (day / "earlier-run" / "metrics.jsonl").write_text("{}\n")
     before = hashes(in_tmp_path)
-    done = cli(f"hydra.output_subdir={subdir}", "optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
-    assert done.returncode == 1 and "hydra.output_subdir" in done.stderr
+    # With HYDRA_FULL_ERROR the refusal is not caught: the real CLI exits with status 1 and its traceback.
+    with pytest.raises(zenexp.UserError) as refused:
+        in_process(f"hydra.output_subdir={subdir}", "optim.lr=-1", env={"HYDRA_FULL_ERROR": "1"})
+    assert "hydra.output_subdir" in str(refused.value)
     assert "hydra.output_subdir" in launch_refusal(f"hydra.output_subdir={subdir}", "optim.lr=-1")
     assert hashes(in_tmp_path) == before and (day / "earlier-run").is_dir()
 
@@ -247,7 +255,7 @@ def test_clean_up_never_reaches_outside_the_refused_run(subdir: str, in_tmp_path
 @pytest.mark.slow
 def test_an_empty_resume_is_refused(in_tmp_path: Path) -> None:
     (in_tmp_path / "notes.txt").write_text("mine")
-    done = cli("resume=")
+    done = in_process("resume=")
     assert done.returncode == 1 and "resume= is empty" in done.stderr
     assert "resume= is empty" in launch_refusal("resume=")
     assert entries(in_tmp_path) == ["notes.txt"]
@@ -265,7 +273,7 @@ def test_a_refused_or_failed_resume_leaves_the_run_byte_for_byte(in_tmp_path: Pa
         ("bad value", ["trainer.epochs=0"], "trainer.epochs=0"),
     ]
     for _, overrides, expected in attempts:
-        done = cli("resume", str(first), *overrides)
+        done = in_process("resume", str(first), *overrides)
         assert done.returncode == 1 and expected in done.stderr, done.stderr
         with pytest.raises(zenexp.UserError, match=expected.replace("?", r"\?")):
             zenexp.resume(first, overrides)
@@ -274,7 +282,7 @@ def test_a_refused_or_failed_resume_leaves_the_run_byte_for_byte(in_tmp_path: Pa
         assert hashes(first) == before
 
     (in_tmp_path / "data" / "cifar-10-batches-py" / "test_batch").unlink()  # the data went away
-    done = cli("resume", str(first))
+    done = in_process("resume", str(first))
     assert done.returncode == 1 and "no CIFAR-10 files" in done.stderr
     assert "no CIFAR-10 files" in launch_refusal("model=net", "dataset=cifar10", *QUICK, f"resume={first}")
     assert hashes(first) == before
@@ -315,16 +323,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_file(in_tmp_path: Path) -> N
     ],
 )
 def test_malformed_run_files_are_one_line_in_resume_rerun_and_compare(
-    name: str, content: bytes, in_tmp_path: Path
+    name: str, content: bytes, in_tmp_path: Path, quick_run: Path
 ) -> None:
-    run_dir = run(*QUICK).output_dir
+    run_dir = quick_run
     (run_dir / name).write_bytes(content)
-    compared = cli("compare", str(run_dir))
+    compared = in_process("compare", str(run_dir))
     assert compared.returncode == 0 and "Traceback" not in compared.stderr, compared.stderr
     if name in ("status.json", "summary.json"):
         assert "damaged" in compared.stdout and name in compared.stdout
     for command in ("rerun", "resume"):  # a refusal is one line naming the file; or it goes on
-        done = cli(command, str(run_dir))
+        done = in_process(command, str(run_dir))
         assert "Traceback" not in done.stderr, (command, done.stderr)
         if done.returncode != 0:
             assert done.stderr.startswith("zenexp: error: ") and name in done.stderr, (command, done.stderr)
@@ -342,7 +350,7 @@ trickling_server: Callable[[], int] = runpy.run_path(str(BENCHMARKS / "tracker_s
 def test_a_trickling_server_costs_at_most_the_setup_timeout(in_tmp_path: Path) -> None:
     env = {"SWANLAB_API_KEY": "a-key", "SWANLAB_API_HOST": f"http://127.0.0.1:{trickling_server()}"}
     started = time.monotonic()
-    done = cli("tracker.mode=cloud", "tracker.setup_timeout_s=2", *QUICK, env=env)
+    done = in_process("tracker.mode=cloud", "tracker.setup_timeout_s=2", *QUICK, env=env)
     assert done.returncode == 0, done.stderr
     assert "did not answer within 2 s; recording offline instead" in done.stdout + done.stderr
     assert time.monotonic() - started < 60  # minutes before the bound
@@ -353,7 +361,7 @@ def test_a_trickling_server_costs_at_most_the_setup_timeout(in_tmp_path: Path) -
 @pytest.mark.slow
 def test_a_malformed_host_warns_and_records_offline(in_tmp_path: Path) -> None:
     env = {"SWANLAB_API_KEY": "a-key", "SWANLAB_API_HOST": "http://127.0.0.1:abc"}
-    done = cli("tracker.mode=cloud", *QUICK, env=env)
+    done = in_process("tracker.mode=cloud", *QUICK, env=env)
     assert done.returncode == 0, done.stderr
     assert "SWANLAB_API_HOST=http://127.0.0.1:abc is not a URL" in done.stdout + done.stderr
     (run_dir,) = run_dirs(in_tmp_path)
@@ -421,7 +429,7 @@ def test_a_run_that_stopped_early_is_not_resumed_into_nothing(in_tmp_path: Path)
     )
     assert stopped.stopped_early and stopped.metrics["epochs"] == 2
     before = hashes(stopped.output_dir)
-    done = cli("resume", str(stopped.output_dir), "trainer.epochs=8")
+    done = in_process("resume", str(stopped.output_dir), "trainer.epochs=8")
     assert done.returncode == 1 and "the run stopped early after epoch 2" in done.stderr
     assert hashes(stopped.output_dir) == before
 
@@ -433,7 +441,7 @@ def test_a_forged_thread_count_in_a_saved_config_is_one_line(in_tmp_path: Path) 
     )
     config = first.output_dir / "config.yaml"
     config.write_text(config.read_text().replace("num_threads: 0", "num_threads: ${oc.env:SECRET}"))
-    done = cli("rerun", str(first.output_dir), env={"SECRET": "hunter2"})
+    done = in_process("rerun", str(first.output_dir), env={"SECRET": "hunter2"})
     assert done.returncode == 1 and "Traceback" not in done.stderr and "hunter2" not in done.stderr
     assert "trainer.num_threads" in done.stderr
 
@@ -445,6 +453,6 @@ def test_eval_never_writes_through_a_link_left_in_a_run_directory(in_tmp_path: P
     victim.write_text("mine\n")
     (first.output_dir / "confusion_matrix.png").symlink_to(victim)
     (first.output_dir / "eval.json").symlink_to(victim)
-    assert cli("eval", str(first.output_dir)).returncode == 0
+    assert in_process("eval", str(first.output_dir)).returncode == 0
     assert victim.read_text() == "mine\n"
     assert not (first.output_dir / "confusion_matrix.png").is_symlink()

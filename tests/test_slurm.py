@@ -107,7 +107,7 @@ def test_a_preempted_job_is_requeued_and_resumes_to_the_uninterrupted_result(
     slurm: list[str], in_tmp_path: Path
 ) -> None:
     (in_tmp_path / "run.py").write_text("from zenexp.cli import main\n\nmain()\n")
-    args = ["seed=0", *SLOW, "trainer.epochs=20"]
+    args = ["seed=0", *SLOW, "trainer.epochs=40"]  # a few seconds: Slurm's signal arrives in the middle
     driver = subprocess.Popen(
         [
             *slurm,

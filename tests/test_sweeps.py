@@ -9,10 +9,12 @@ import pytest
 from hydra.core.config_store import ConfigStore
 from PIL import Image
 
-from tests.conftest import QUICK, SwanLabRun, cli, run_dirs
+from tests.conftest import QUICK, SwanLabRun, cli, in_process, run_dirs, zenexp_for
 from zenexp.schema import compose_config
 
-pytestmark = pytest.mark.slow  # every test runs a sweep through the real command line
+# Every test runs a sweep, through zenexp's main() in this process (the launchers start their own processes);
+# tests/test_cli.py runs one through the real command line; joblib's run in a process of their own (zenexp_for).
+pytestmark = pytest.mark.slow
 
 TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours
 
@@ -29,7 +31,7 @@ def summary(root: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
 def test_a_sweep_on_each_launcher_records_every_job(launcher: str, in_tmp_path: Path) -> None:
-    done = cli("-m", f"hydra/launcher={launcher}", "optim.lr=0.01,0.1", *QUICK)
+    done = zenexp_for(launcher)("-m", f"hydra/launcher={launcher}", "optim.lr=0.01,0.1", *QUICK)
     assert done.returncode == 0, done.stderr
     jobs = summary(in_tmp_path)["jobs"]
     assert isinstance(jobs, list)
@@ -46,7 +48,7 @@ def test_a_sweep_on_each_launcher_records_every_job(launcher: str, in_tmp_path: 
 
 def test_a_failing_job_keeps_the_others_and_is_reported(in_tmp_path: Path) -> None:
     # 16x16 inputs declared for 32x32 images: the jobs with the second shape fail inside the run.
-    done = cli(
+    done = in_process(
         "-m",
         "dataset=fake",
         "model=net",
@@ -70,7 +72,7 @@ def test_a_failing_job_keeps_the_others_and_is_reported(in_tmp_path: Path) -> No
 
 
 def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> None:
-    done = cli(
+    done = in_process(
         "-m",
         "hydra/launcher=submitit_local",
         "dataset=fake",
@@ -91,7 +93,7 @@ def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> 
 
 
 def test_the_shipped_optuna_search_maximises_validation_accuracy(in_tmp_path: Path) -> None:
-    done = cli(
+    done = in_process(
         "-m",
         "hydra/sweeper=lr_model_search",
         "hydra.sweeper.n_trials=3",
@@ -117,10 +119,11 @@ def test_the_shipped_search_leaves_trials_to_tpe() -> None:
 
 def test_compare_shows_a_table_and_draws_the_curves(in_tmp_path: Path) -> None:
     assert (
-        cli("-m", "optim.lr=0.001,0.05", "trainer.epochs=2", "trainer.log_every_n_steps=20").returncode == 0
+        in_process("-m", "optim.lr=0.001,0.05", "trainer.epochs=2", "trainer.log_every_n_steps=20").returncode
+        == 0
     )
     sweep = sweep_dir(in_tmp_path)
-    done = cli("compare", str(sweep))
+    done = in_process("compare", str(sweep))
     assert done.returncode == 0, done.stderr
     header, first, second = done.stdout.splitlines()[:3]
     assert header.split()[:5] == ["run", "status", "val_accuracy", "test_accuracy", "train_loss"]
@@ -138,8 +141,8 @@ def test_compare_shows_a_table_and_draws_the_curves(in_tmp_path: Path) -> None:
 
 
 def test_compare_sorts_by_a_chosen_metric_and_names_missing_dirs(in_tmp_path: Path) -> None:
-    assert cli("-m", "optim.lr=0.001,0.05", *QUICK).returncode == 0
-    done = cli(
+    assert in_process("-m", "optim.lr=0.001,0.05", *QUICK).returncode == 0
+    done = in_process(
         "compare", *map(str, run_dirs(in_tmp_path / "multirun")), "--sort", "train_loss", "--ascending"
     )
     assert done.returncode == 0, done.stderr
@@ -147,10 +150,10 @@ def test_compare_sorts_by_a_chosen_metric_and_names_missing_dirs(in_tmp_path: Pa
     assert losses == sorted(losses)
     assert (in_tmp_path / "curves.png").is_file()
 
-    done = cli("compare", str(sweep_dir(in_tmp_path)), "--sort", "accuracy")
+    done = in_process("compare", str(sweep_dir(in_tmp_path)), "--sort", "accuracy")
     assert done.returncode == 1 and "--sort accuracy: no run has that metric; choose one of" in done.stderr
 
-    done = cli("compare", "no/such/sweep")
+    done = in_process("compare", "no/such/sweep")
     assert done.returncode == 1 and "no such directory: no/such/sweep" in done.stderr
 
 
@@ -159,7 +162,7 @@ def test_a_joblib_job_asking_for_every_core_reruns_with_the_same_threads_and_met
 ) -> None:
     # joblib's workers give torch one thread; the basic launcher's process has every core (the issue: test
     # accuracy 0.245 under joblib, 0.109 when rerun, at lr 0.1).
-    sweep = cli(
+    sweep = cli(  # see zenexp_for
         "-m",
         "hydra/launcher=joblib",
         "optim.lr=0.1",
@@ -171,12 +174,12 @@ def test_a_joblib_job_asking_for_every_core_reruns_with_the_same_threads_and_met
     (job,) = run_dirs(in_tmp_path / "multirun")
     assert json.loads((job / "run.json").read_text())["threads"] == 1
 
-    done = cli("rerun", str(job))
+    done = in_process("rerun", str(job))
     assert done.returncode == 0 and "same metrics as" in done.stdout, done.stdout + done.stderr
 
 
 def test_a_tpe_search_that_would_only_sample_at_random_is_refused(in_tmp_path: Path) -> None:
-    done = cli("check", "-m", "hydra/sweeper=lr_model_search", "hydra.sweeper.n_trials=4")
+    done = in_process("check", "-m", "hydra/sweeper=lr_model_search", "hydra.sweeper.n_trials=4")
     assert done.returncode == 1
     assert (
         "hydra.sweeper.n_trials=4: TPE samples the first hydra.sweeper.sampler.n_startup_trials=4"
