@@ -36,6 +36,23 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min(len(os.sched_getaffinity(0)), 8)
 
 
+# The longest tests (a minute or more each, or a group that runs on one worker) start first, so that no worker
+# is left running one of them alone at the end while the others wait.
+LONGEST = (
+    "tests/test_docs.py::test_every_command_and_snippet_runs_as_shown",
+    "tests/test_slurm.py",
+    "tests/test_parallel.py",
+    "tests/test_benchmarks.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST) if item.nodeid.startswith(prefix)), len(LONGEST))
+
+    items.sort(key=rank)  # stable: otherwise in file order
+
+
 @pytest.fixture(autouse=True)
 def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)

@@ -11,10 +11,12 @@ import torch
 from hydra_zen import instantiate
 from omegaconf import OmegaConf
 
-from tests.conftest import QUICK, SwanLabRun, cli, read_metrics, run_dirs
+from tests.conftest import QUICK, SwanLabRun, cli, in_process, read_metrics, run_dirs
 from zenexp.schema import compose_config
 
-pytestmark = pytest.mark.slow  # the real command line, in a subprocess
+pytestmark = (
+    pytest.mark.slow
+)  # the real command line, in a subprocess (and main() where it reads what it prints)
 
 
 def test_default_command_trains_and_records(in_tmp_path: Path) -> None:
@@ -45,7 +47,7 @@ def test_cfg_job_shows_the_config_and_runs_nothing(in_tmp_path: Path) -> None:
 
 
 def test_large_is_the_lessons_sequential_of_linear_layers_built_from_config() -> None:
-    done = cli("--cfg", "job", "model=large", "model.hidden=32")
+    done = in_process("--cfg", "job", "model=large", "model.hidden=32")
     model = OmegaConf.to_container(OmegaConf.create(done.stdout).model)  # as printed, not resolved
     assert isinstance(model, dict) and model["_zen_target"] == "torch.nn.modules.container.Sequential"
     linears = [layer for layer in model["_args_"] if layer["_target_"].endswith(".Linear")]
@@ -66,7 +68,7 @@ def test_large_is_the_lessons_sequential_of_linear_layers_built_from_config() ->
 
 
 def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
-    done = cli("--cfg", "job", "dataset=cifar10")
+    done = in_process("--cfg", "job", "dataset=cifar10")
     dataset = OmegaConf.create(done.stdout).dataset
     assert OmegaConf.to_container(dataset) == {
         "root": "data",
@@ -86,9 +88,9 @@ def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
 
 
 def test_experiment_presets_from_the_command_line(in_tmp_path: Path) -> None:
-    done = cli("check", "experiment=lesson", "dataset.root=nowhere")  # the lesson's CIFAR-10, not here
+    done = in_process("check", "experiment=lesson", "dataset.root=nowhere")  # the lesson's CIFAR-10, not here
     assert done.returncode == 1 and "dataset=cifar10: no CIFAR-10 files in" in done.stderr, done.stderr
-    done = cli("--cfg", "job", "experiment=lesson")
+    done = in_process("--cfg", "job", "experiment=lesson")
     lesson = OmegaConf.create(done.stdout)
     assert lesson.model._target_ == "zenexp.models.Net" and lesson.dataset._target_ == "zenexp.data.cifar10"
     assert (lesson.optim.lr, lesson.optim.momentum) == (0.001, 0.9)
@@ -101,9 +103,9 @@ def test_experiment_presets_from_the_command_line(in_tmp_path: Path) -> None:
     assert saved.model._target_ == "zenexp.models.Net" and saved.dataset._target_ == "zenexp.data.fake"
     assert saved.trainer.epochs == 2 and saved.dataset.train_size == 16
 
-    done = cli("--cfg", "job", "experiment=lesson_fake", "model=large")  # an explicit choice wins
+    done = in_process("--cfg", "job", "experiment=lesson_fake", "model=large")  # an explicit choice wins
     assert OmegaConf.create(done.stdout).model.hidden == 256
-    done = cli("--help")
+    done = in_process("--help")
     assert "experiment lesson | lesson_fake" in done.stdout
     assert "experiment=lesson: dataset=cifar10 model=net optim=sgd trainer.epochs=2" in done.stdout
 

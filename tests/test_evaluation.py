@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import zenexp
-from tests.conftest import SwanLabRun, cli, run, write_cifar10
+from tests.conftest import SwanLabRun, in_process, run, write_cifar10
 from zenexp.cli import main
 from zenexp.evaluation import Evaluation, confusion_table
 
@@ -18,7 +18,7 @@ from zenexp.evaluation import Evaluation, confusion_table
 @pytest.mark.slow
 def test_eval_gives_the_test_accuracy_the_run_reported_with_its_confusion_matrix(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=2")
-    done = cli("eval", str(first.output_dir))
+    done = in_process("eval", str(first.output_dir))
     assert done.returncode == 0, done.stderr
 
     saved = json.loads((first.output_dir / "eval.json").read_text())
@@ -49,7 +49,7 @@ def test_eval_of_the_last_checkpoint_and_on_files_moved_elsewhere(in_tmp_path: P
     first = run("dataset=cifar10", "model=net", "trainer.epochs=2", "tracker.mode=disabled")
     (in_tmp_path / "data").rename(in_tmp_path / "moved")
 
-    done = cli("eval", str(first.output_dir), "--checkpoint", "last", "dataset.root=moved")
+    done = in_process("eval", str(first.output_dir), "--checkpoint", "last", "dataset.root=moved")
     assert done.returncode == 0, done.stderr
     saved = json.loads((first.output_dir / "eval_last.json").read_text())
     assert saved["checkpoint"] == "checkpoints/last.pt" and saved["epochs_finished"] == 2
@@ -57,7 +57,7 @@ def test_eval_of_the_last_checkpoint_and_on_files_moved_elsewhere(in_tmp_path: P
     assert (first.output_dir / "confusion_matrix_last.png").is_file()
     assert not (first.output_dir / "swanlog").exists()  # the run's tracker.mode=disabled holds
 
-    done = cli("eval", str(first.output_dir))  # the files are no longer where the run found them
+    done = in_process("eval", str(first.output_dir))  # the files are no longer where the run found them
     assert done.returncode == 1 and "dataset=cifar10: no CIFAR-10 files" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -73,27 +73,24 @@ def test_eval_of_the_last_checkpoint_and_on_files_moved_elsewhere(in_tmp_path: P
     ],
 )
 def test_eval_refuses_what_would_change_the_model_or_the_test_split(
-    args: list[str], expected: str, in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    args: list[str], expected: str, quick_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled")
-    capsys.readouterr()
     with pytest.raises(SystemExit) as refused:
-        main(["eval", str(first.output_dir), *args])
+        main(["eval", str(quick_run), *args])
     assert refused.value.code in (1, 2)  # a zenexp refusal, or argparse's
     assert expected in capsys.readouterr().err
-    assert not (first.output_dir / "eval.json").exists()
+    assert not (quick_run / "eval.json").exists()
 
 
 @pytest.mark.slow
-def test_eval_of_a_damaged_or_missing_checkpoint_is_one_line(in_tmp_path: Path) -> None:
-    first = run("trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled")
-    best = first.output_dir / "checkpoints" / "best.pt"
+def test_eval_of_a_damaged_or_missing_checkpoint_is_one_line(quick_run: Path) -> None:
+    best = quick_run / "checkpoints" / "best.pt"
     best.write_bytes(b"not a checkpoint")
-    done = cli("eval", str(first.output_dir))
+    done = in_process("eval", str(quick_run))
     assert done.returncode == 1 and f"{best}: cannot use it" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     best.unlink()
-    done = cli("eval", str(first.output_dir))
+    done = in_process("eval", str(quick_run))
     assert done.returncode == 1 and "no such checkpoint" in done.stderr
 
 
@@ -107,7 +104,7 @@ def test_the_confusion_table_puts_true_classes_in_rows() -> None:
 @pytest.mark.slow
 def test_a_resumed_run_is_evaluated_and_its_older_evaluation_removed(in_tmp_path: Path) -> None:
     first = run("trainer.epochs=1", "tracker.mode=disabled")
-    assert cli("eval", str(first.output_dir)).returncode == 0
+    assert in_process("eval", str(first.output_dir)).returncode == 0
     resumed = zenexp.resume(first.output_dir, ["trainer.epochs=2"])
     assert not (first.output_dir / "eval.json").exists()  # it described the model before the resume
     assert not (first.output_dir / "confusion_matrix.png").exists()
