@@ -88,7 +88,8 @@ def plot_curves(runs: list[RunRecord], png: Path) -> Path:
     loss_axes.set(title="training loss", xlabel="step", ylabel="train/loss")
     accuracy_axes.set(title="validation accuracy", xlabel="epoch", ylabel="val/accuracy")
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    accuracy_axes.legend(fontsize="small")
+    if accuracy_axes.get_legend_handles_labels()[0]:  # no run finished an epoch: no curve, no legend
+        accuracy_axes.legend(fontsize="small")
     figure.tight_layout()
     picture = io.BytesIO()
     figure.savefig(picture, format="png", dpi=100)
