@@ -140,12 +140,22 @@ def run_dirs(root: Path) -> list[Path]:
     return sorted((p.parent.parent for p in root.glob("**/.hydra/config.yaml")), key=str)
 
 
+def swanlab_folders(run_dir: Path) -> list[Path]:
+    """The SwanLab runs' folders in `run_dir`, in the order they started. (A folder's name gives the second only,
+    which a resume in this process can share with the run it continues; SwanLab writes swanlab-metadata.json
+    once, as a run starts.)"""
+    return sorted(
+        (run_dir / "swanlog").glob("run-*"),
+        key=lambda folder: (folder / "files" / "swanlab-metadata.json").stat().st_mtime_ns,
+    )
+
+
 class SwanLabRun:
     """A SwanLab offline run read back from its files: config.yaml and the run-<id>.swanlab record log."""
 
     def __init__(self, run_dir: Path, part: int = 0) -> None:
         """`part`: 0 for the first SwanLab run in `run_dir`, 1 for the one a resume started, ..."""
-        folder = sorted((run_dir / "swanlog").glob("run-*"))[part]
+        folder = swanlab_folders(run_dir)[part]
         raw = OmegaConf.to_container(OmegaConf.load(folder / "files" / "config.yaml"))
         assert isinstance(raw, dict)
         self.config: dict[str, Any] = {str(key): entry["value"] for key, entry in raw.items()}

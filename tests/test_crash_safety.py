@@ -17,7 +17,17 @@ import torch
 from hydra_zen import launch
 
 import zenexp
-from tests.conftest import QUICK, SwanLabRun, cli, hashes, in_process, read_metrics, run, run_dirs
+from tests.conftest import (
+    QUICK,
+    SwanLabRun,
+    cli,
+    hashes,
+    in_process,
+    read_metrics,
+    run,
+    run_dirs,
+    swanlab_folders,
+)
 from zenexp.provenance import read_run_file
 from zenexp.train import TORCH_DEFAULT_THREADS
 
@@ -93,7 +103,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(
     assert [r["train/lr"] for r in records if "train/lr" in r] == pytest.approx([0.001, 1e-15])
     # SwanLab buffers its records: a SIGKILL can leave the first part's record log empty. The second part
     # carries the same experiment name, a "resumed" tag, and the first part's id.
-    first_folder, _ = sorted((run_dir / "swanlog").glob("run-*"))
+    first_folder, _ = swanlab_folders(run_dir)
     second = SwanLabRun(run_dir, 1)
     assert stopped_at["tracker_run_id"] and first_folder.name.endswith(stopped_at["tracker_run_id"])
     assert second.start.name == stopped_at["experiment_name"] and "resumed" in list(second.start.tags)
