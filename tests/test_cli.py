@@ -14,9 +14,8 @@ from omegaconf import OmegaConf
 from tests.conftest import QUICK, SwanLabRun, cli, in_process, read_metrics, run_dirs
 from zenexp.schema import compose_config
 
-pytestmark = (
-    pytest.mark.slow
-)  # the real command line, in a subprocess (and main() where it reads what it prints)
+# The real command line, in a subprocess (and main() in this process where a test reads what it prints).
+pytestmark = pytest.mark.slow
 
 
 def test_default_command_trains_and_records(in_tmp_path: Path) -> None:
