@@ -55,12 +55,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    # Keep SwanLab's user-level files and any key of the person running the tests out of the tests.
-    monkeypatch.setenv("SWANLAB_ROOT", str(tmp_path / ".swanlab-home"))
-    monkeypatch.delenv("SWANLAB_API_KEY", raising=False)
-    monkeypatch.delenv("SWANLAB_MODE", raising=False)
+    work_in(tmp_path, monkeypatch)
     yield tmp_path
+
+
+def work_in(folder: Path, patch: pytest.MonkeyPatch) -> None:
+    """Run in `folder`, with SwanLab's user-level files there and no key of the person running the tests."""
+    patch.chdir(folder)
+    patch.setenv("SWANLAB_ROOT", str(folder / ".swanlab-home"))
+    patch.delenv("SWANLAB_API_KEY", raising=False)
+    patch.delenv("SWANLAB_MODE", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -68,10 +72,7 @@ def trained_quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One finished `run(*QUICK)` (tracker offline), trained once per worker: read it, never change it."""
     folder = tmp_path_factory.mktemp("quick-run")
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv("SWANLAB_ROOT", str(folder / ".swanlab-home"))
-        patch.delenv("SWANLAB_API_KEY", raising=False)
-        patch.delenv("SWANLAB_MODE", raising=False)
+        work_in(folder, patch)
         return run(*QUICK).output_dir
 
 

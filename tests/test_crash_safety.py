@@ -27,6 +27,7 @@ from tests.conftest import (
     run,
     run_dirs,
     swanlab_folders,
+    work_in,
 )
 from zenexp.provenance import read_run_file
 from zenexp.train import TORCH_DEFAULT_THREADS
@@ -73,7 +74,7 @@ def uninterrupted(
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """The metrics and records of the LONG run, never stopped: trained once per worker."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(tmp_path_factory.mktemp("uninterrupted"))
+        work_in(tmp_path_factory.mktemp("uninterrupted"), patch)
         result = run(*LONG, "tracker.mode=disabled")
     return result.metrics, read_metrics(result.output_dir)
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import zenexp as zenexp_api
-from tests.conftest import QUICK, read_metrics, run
+from tests.conftest import QUICK, read_metrics, run, work_in
 from zenexp import parallel
 from zenexp.checks import check_point
 from zenexp.cli import main
@@ -118,9 +118,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert done.returncode == 0, done.stderr
         made[name] = run_dir(folder)
     with pytest.MonkeyPatch.context() as patch:
-        folder = tmp_path_factory.mktemp("again")
-        patch.chdir(folder)
-        patch.setenv("SWANLAB_ROOT", str(folder / ".swanlab-home"))
+        work_in(tmp_path_factory.mktemp("again"), patch)
         made["again"] = run("trainer.devices=2", *SETTINGS).output_dir
     return made
 

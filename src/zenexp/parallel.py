@@ -47,9 +47,6 @@ PREPARATION = ("sys_path", "sys_argv", "dir", "orig_dir", "init_main_from_name",
 RANK_VARIABLE = "ZENEXP_SPAWNED_RANK"  # set in a spawned rank's environment
 log = logging.getLogger("zenexp")
 T = TypeVar("T")
-# How torch.distributed says a rank's collective failed because another rank went away: a DistBackendError,
-# or, from a collective inside DDP's backward pass, a RuntimeError that names gloo's TCP transport.
-LOST_CONNECTION = ("DistBackendError", "gloo/transport/tcp")
 
 
 @dataclass(frozen=True)
@@ -349,8 +346,10 @@ def failure(spawned: Spawned, world: int) -> tuple[bool, str, str]:
 
 
 def lost_connection(error: str) -> bool:
-    """Whether `error` ("Type: message") is a collective that failed because another rank went away."""
-    return error.startswith(LOST_CONNECTION[0]) or LOST_CONNECTION[1] in error
+    """Whether `error` ("Type: message") is a collective that failed because another rank went away: how
+    torch.distributed says so, or, from a collective inside DDP's backward pass, gloo's RuntimeError that names
+    its TCP transport."""
+    return error.startswith("DistBackendError") or "gloo/transport/tcp" in error
 
 
 def end(spawned: list[Spawned], wait_s: float) -> None:

@@ -111,7 +111,7 @@ def cloud_problem(timeout_s: float) -> str | None:
     probe = threading.Thread(target=lambda: answers.append(_probe(url, port, timeout_s)), daemon=True)
     probe.start()
     probe.join(timeout_s)
-    return answers[0] if answers else f"{url.hostname}:{port} did not answer within {timeout_s:g} s"
+    return answers[0] if answers else _no_answer(url.hostname or "", port, timeout_s)
 
 
 def host_problem(host: str) -> str | None:
@@ -140,6 +140,10 @@ def _without_malformed_host() -> Iterator[None]:
         os.environ[API_HOST_VARIABLE] = host
 
 
+def _no_answer(hostname: str, port: int, timeout_s: float) -> str:
+    return f"{hostname}:{port} did not answer within {timeout_s:g} s"
+
+
 def _probe(url: SplitResult, port: int, timeout_s: float) -> str | None:
     hostname = url.hostname or ""
     try:
@@ -157,7 +161,7 @@ def _probe(url: SplitResult, port: int, timeout_s: float) -> str | None:
                     return f"{hostname}:{port} closed the connection without answering"
                 received += chunk
     except TimeoutError:  # the same bound as the caller's wait, which this may win by a hair
-        return f"{hostname}:{port} did not answer within {timeout_s:g} s"
+        return _no_answer(hostname, port, timeout_s)
     except OSError as error:
         return f"cannot reach {hostname}:{port} ({error})"
     return None
