@@ -60,8 +60,10 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 
 def work_in(folder: Path, patch: pytest.MonkeyPatch) -> None:
-    """Run in `folder`, with SwanLab's user-level files there and no key of the person running the tests."""
+    """Run in `folder`, with SwanLab's user-level files there and no key of the person running the tests, and
+    train on one thread (`trainer.num_threads=auto` takes OMP_NUM_THREADS): the workers share the cores."""
     patch.chdir(folder)
+    patch.setenv("OMP_NUM_THREADS", "1")
     patch.setenv("SWANLAB_ROOT", str(folder / ".swanlab-home"))
     patch.delenv("SWANLAB_API_KEY", raising=False)
     patch.delenv("SWANLAB_MODE", raising=False)

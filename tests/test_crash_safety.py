@@ -29,8 +29,8 @@ from tests.conftest import (
     swanlab_folders,
     work_in,
 )
+from zenexp.machine import TORCH_DEFAULT_THREADS
 from zenexp.provenance import read_run_file
-from zenexp.train import TORCH_DEFAULT_THREADS
 
 # About 630 steps of the large model on digits: long enough to be stopped in the middle. The scheduler all but
 # stops learning after epoch 1, so epoch 2 does not improve the validation accuracy and the run stops early:
@@ -202,7 +202,7 @@ def test_the_run_directory_records_versions_overrides_and_commit(in_tmp_path: Pa
     assert info["versions"]["torch"] == version("torch")
     assert info["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert info["git"]["commit"] == head
-    assert info["threads"] == 1  # the default
+    assert info["threads"] == 1  # auto, under the tests' OMP_NUM_THREADS=1
     checkpoint = torch.load(result.output_dir / "checkpoints" / "best.pt", weights_only=True)
     assert {"model", "optimizer", "scheduler", "position", "rng"} <= checkpoint.keys()
     assert checkpoint["position"]["best_val_accuracy"] == result.metrics["val_accuracy"]
@@ -267,9 +267,9 @@ def test_an_error_inside_swanlab_does_not_stop_training(monkeypatch: pytest.Monk
             raise RuntimeError("disk full")
         real_log(data, step=step)
 
-    monkeypatch.setattr(swanlab, "log", failing_log)
-    result = run("trainer.epochs=2")
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:  # undone after this run only (the test's other settings stay)
+        patch.setattr(swanlab, "log", failing_log)
+        result = run("trainer.epochs=2")
     reference = run("trainer.epochs=2", "tracker.mode=disabled")
     assert result.metrics == reference.metrics
     assert read_metrics(result.output_dir) == read_metrics(reference.output_dir)

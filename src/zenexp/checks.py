@@ -44,8 +44,8 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from zenexp import data, parallel, rundir
-from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf
+from zenexp import data, machine, parallel, rundir
+from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf, Words
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -208,6 +208,7 @@ COMBINED = (
     "resume",
     "model.image_shape",
     "trainer.device",
+    "trainer.devices",
     "trainer.nodes",
     "trainer.batch_size",
     "hydra",
@@ -549,10 +550,15 @@ def _check_value(path: str, value: Any, hint_args: tuple[Any, ...]) -> Iterator[
         if any(not _in_bounds(item, metadata) for item in items):
             yield f"{path}={items}: expected each value {describe_bounds(metadata)}"
         return
-    if isinstance(value, float) and not math.isfinite(value):
+    words = next((item.allowed for item in metadata if isinstance(item, Words)), ())
+    expected = f"{type_word(annotation)} {describe_bounds(metadata)}" + "".join(f" or {w}" for w in words)
+    if isinstance(value, str) and words:
+        if value not in words:
+            yield f"{path}={value}: expected {expected}"
+    elif isinstance(value, float) and not math.isfinite(value):
         yield f"{path}={value}: expected a finite number"
     elif not _in_bounds(value, metadata):
-        yield f"{path}={value}: expected {type_word(annotation)} {describe_bounds(metadata)}"
+        yield f"{path}={value}: expected {expected}"
 
 
 def _in_bounds(value: Any, metadata: Sequence[Any]) -> bool:
@@ -633,6 +639,7 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
         problems.append(str(error))
     else:
         problems += parallel.device_problems(cfg.trainer.devices, device)
+        problems += machine.rank_problems(cfg.trainer.devices, device)
     ranks = cfg.trainer.devices * cfg.trainer.nodes
     if cfg.trainer.batch_size < ranks:
         problems.append(

@@ -18,10 +18,12 @@ from pathlib import Path
 import hydra
 from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
-from zenexp import UserError, compare, ledger, rundir, sweeps, task
+from zenexp import UserError, compare, ledger, machine, rundir, sweeps, task
 from zenexp.checks import check_points, raise_problems, sweep_points
 from zenexp.configs import add_to_hydra_store
 from zenexp.evaluation import confusion_table
@@ -29,7 +31,7 @@ from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
 from zenexp.resuming import rerun_overrides, resume_overrides
 from zenexp.runs import EVAL_OVERRIDES, evaluate_run, launch_job
-from zenexp.schema import CONFIG_NAME
+from zenexp.schema import CONFIG_NAME, compose_config
 from zenexp.train import RunResult
 
 COMMANDS = ("check", "resume", "rerun", "compare", "eval")
@@ -210,11 +212,13 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
     """Check every job that `args` would run; print the bad ones. 0 when all are valid."""
     parsed = get_args_parser().parse_args(list(args))
     overrides = list(parsed.overrides)
-    if parsed.multirun and not any(o.startswith("hydra/sweeper=") and o != GRID for o in overrides):
+    searched = any(o.startswith("hydra/sweeper=") and o != GRID for o in overrides)
+    if parsed.multirun and not searched:
         points = sweep_points(overrides)
     else:  # a single run, or a sweeper that chooses its own points: check what is fixed
         points = [overrides]
-    failures = check_points(points)
+    with machine.sharing(_jobs_at_once(points, searched) if parsed.multirun else 1):
+        failures = check_points(points)
     if quiet and failures and os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise_problems(next(iter(failures.values())))  # with the traceback asked for
     if len(points) == 1 and failures:
@@ -227,6 +231,16 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
     elif not quiet:
         print(f"all {len(points)} job{'s' if len(points) > 1 else ''} valid")
     return 1 if failures else 0
+
+
+def _jobs_at_once(points: list[list[str]], searched: bool) -> int:
+    """How many of a sweep's jobs its launcher runs at once (a search runs its sweeper's `n_jobs` at a time)."""
+    try:
+        hydra = compose_config(points[0], with_hydra=True).hydra
+    except (HydraException, OmegaConfBaseException):
+        return 1  # the check says why
+    jobs = hydra.sweeper.get("n_jobs", 1) if searched else len(points)
+    return machine.jobs_at_once(hydra.launcher, jobs)
 
 
 def _print_problems(problems: Sequence[str]) -> None:

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import torch
 from annotated_types import Ge, Gt, Interval
@@ -77,6 +77,19 @@ OmegaConf.register_new_resolver("zenexp.size", lambda shape: math.prod(shape), r
 
 class Fixed:
     """`Annotated` marker of a dataset fact (image shape, class count): set by the data, not by the user."""
+
+
+@dataclass(frozen=True)
+class Words:
+    """`Annotated` metadata of a number field that also takes these words (`trainer.num_threads=auto`)."""
+
+    allowed: tuple[str, ...]
+
+
+if TYPE_CHECKING:
+    ThreadCount = int | Literal["auto"]
+else:
+    ThreadCount = int | str  # OmegaConf takes a union of int and str (not a Literal); the checks allow `auto`
 
 
 ImageShape = Annotated[
@@ -301,13 +314,17 @@ class TrainerConf:
         Interval(ge=1, le=1024),
         Doc("nodes, each with trainer.devices ranks (Slurm: hydra/launcher=slurm)"),
     ] = 1
-    # One thread by default: the same numbers on any machine, and no collapse when other processes share the
-    # cores (README, "Threads"; benchmarks/threads.py).
+    # auto: the cores this job may use, shared with the jobs and ranks beside it, no more than are idle
+    # (zenexp.machine; README, "Threads"; benchmarks/threads.py).
     num_threads: Annotated[
-        int,
+        ThreadCount,
         Interval(ge=0, le=1024),
-        Doc("CPU threads for torch; 0: torch's default, every core (the count used is recorded in run.json)"),
-    ] = 1
+        Words(("auto",)),
+        Doc(
+            "CPU threads for torch; auto: this job's share of the idle cores; 0: torch's default "
+            "(the count used is recorded in run.json)"
+        ),
+    ] = "auto"
     precision: Annotated[Precision, Doc("fp32, or bf16 mixed precision (autocast)")] = Precision.fp32
     compile: Annotated[bool, Doc("torch.compile the model: slow first steps, faster after")] = False
     early_stop_patience: Annotated[

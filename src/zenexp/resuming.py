@@ -20,6 +20,7 @@ from zenexp.schema import compose_config, options, override_key
 
 RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
 THREADS = "trainer.num_threads"
+CHOSEN_HERE = (0, "auto")  # thread counts the machine decides: a run's continuation takes the recorded count
 # Settings added since runs were first recorded, with the value an older run ran with.
 ADDED = {"trainer.devices": 1, "trainer.nodes": 1}
 
@@ -69,7 +70,7 @@ def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[st
     """`key: saved -> now` for each resolved value that differs from the run's saved config.yaml."""
     saved = saved_config(run_dir)
     now = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-    if now.get(THREADS) == 0 and cfg.get("resume"):  # a resumed run takes its recorded count (train.py)
+    if now.get(THREADS) in CHOSEN_HERE and cfg.get("resume"):  # a resumed run takes its recorded count
         now[THREADS] = saved.get(THREADS)
     keys = sorted((saved.keys() | now.keys()) - allowed)
     return [
@@ -80,11 +81,11 @@ def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[st
 
 
 def saved_config(run_dir: Path) -> dict[str, Any]:
-    """The run's resolved config, flat, with the thread count it ran with where it asked for torch's
-    default (`trainer.num_threads=0`, recorded in run.json)."""
+    """The run's resolved config, flat, with the thread count it ran with where the machine chose it
+    (`trainer.num_threads=auto` or 0, recorded in run.json)."""
     saved = ADDED | flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
-    if saved.get(THREADS) == 0:
-        saved[THREADS] = recorded_threads(run_dir) or 0
+    if saved.get(THREADS) in CHOSEN_HERE:
+        saved[THREADS] = recorded_threads(run_dir) or saved[THREADS]
     return saved
 
 
@@ -165,9 +166,8 @@ def rerun_overrides(run_dir: Path) -> list[str]:
     """The overrides that repeat a run, with its recorded thread count; refused when the code's defaults
     have changed since."""
     overrides = saved_overrides(run_dir)
-    saved = flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
     threads = recorded_threads(run_dir)
-    if saved.get(THREADS) == 0 and threads:  # torch's default, which differs by machine: the count it had
+    if threads:  # the count it ran with (chosen by the machine it ran on, or an older default)
         overrides = [o for o in overrides if not o.lstrip("+").startswith(f"{THREADS}=")]
         overrides.append(f"{THREADS}={threads}")
     changes = config_changes(run_dir, compose_config(overrides), {"resume"})

@@ -12,7 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
 
-from zenexp import checkpoint, evaluation, rundir
+from zenexp import checkpoint, evaluation, machine, rundir
 from zenexp.checks import check_point, raise_problems, validate_job
 from zenexp.configs import MainConfig, TrackerConf, TrackerMode
 from zenexp.data import ImageData
@@ -22,7 +22,6 @@ from zenexp.resuming import THREADS, config_changes, rerun_overrides, resume_ove
 from zenexp.schema import compose_config
 from zenexp.tracking import TAGS_MAX, Recorder
 from zenexp.train import (
-    TORCH_DEFAULT_THREADS,
     RunResult,
     make_reproducible,
     resolve_device,
@@ -100,7 +99,8 @@ def evaluate_run(
     except Exception as error:  # noqa: BLE001  (shapes, keys, not a mapping: torch raises many kinds)
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({detail})") from error
-    with torch_threads(recorded_threads(run_dir) or cfg.trainer.num_threads or TORCH_DEFAULT_THREADS):
+    threads = machine.choose_threads(cfg.trainer.num_threads, 1, recorded_threads(run_dir))
+    with torch_threads(threads.count):
         data: ImageData = instantiate(cfg.dataset)().to(device)
         result = evaluation.evaluate(model.to(device), *data.split("test"), data.classes)
     position = state["position"]

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp import checkpoint, parallel, provenance, rundir
+from zenexp import checkpoint, machine, parallel, provenance, rundir
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
 from zenexp.data import ImageData
@@ -36,8 +36,6 @@ from zenexp.tracking import Recorder
 
 log = logging.getLogger("zenexp")
 
-# torch's own default (every core), read before any run in this process sets another count.
-TORCH_DEFAULT_THREADS = torch.get_num_threads()
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler]
 
@@ -107,20 +105,22 @@ def train(
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     device = resolve_device(trainer.device)
-    # The thread count the training runs with: the config's, else (resuming) the one the run recorded, else
-    # torch's default.
-    threads = trainer.num_threads or (provenance.recorded_threads(output_dir) if resume else None)
-    threads = threads or TORCH_DEFAULT_THREADS
+    recorded = provenance.recorded_threads(output_dir) if resume else None
+    # A job's Slurm tasks each choose for themselves: from their allocation alone, not from a moment's load,
+    # so that every rank takes the same count.
+    threads = machine.choose_threads(
+        trainer.num_threads, trainer.devices, recorded, sample=parallel.slurm_tasks() is None
+    )
     if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
         return finished
 
     def job() -> tuple[object, ...]:
         """What a spawned rank needs: copies of the model and factories as built here (on the CPU)."""
-        return (parallel.pickled((dataset, model, optim, scheduler)), trainer, seed, threads, device)
+        return (parallel.pickled((dataset, model, optim, scheduler)), trainer, seed, threads.count, device)
 
     with parallel.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
-            follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads, device)
+            follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads.count, device)
             return RunResult({}, output_dir)
         return lead(
             ranks, device, dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg, threads
@@ -139,7 +139,7 @@ def lead(
     seed: int,
     resume: str | None,
     zen_cfg: DictConfig,
-    threads: int,
+    threads: machine.Threads,
 ) -> RunResult:
     """Rank 0, the job's process: trains, and records everything."""
     hydra = HydraConfig.get()
@@ -182,7 +182,7 @@ def lead(
             provenance.note_resume(output_dir, position.step, overrides)
             log.info("resuming %s at epoch %d, step %d", output_dir, position.epoch, position.step)
         else:
-            provenance.write_run_file(output_dir, overrides, threads)
+            provenance.write_run_file(output_dir, overrides, threads.count)
         # The config that gives this run's result (a resume may have added epochs).
         rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
 
@@ -191,7 +191,7 @@ def lead(
             checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
 
         log.info(
-            "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d%s",
+            "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d (%s)%s",
             type(model).__name__,
             len(data.train_labels),
             "x".join(map(str, data.train_images.shape[1:])),
@@ -199,14 +199,15 @@ def lead(
             trainer.epochs,
             "" if trainer.epochs == 1 else "s",
             device,
-            threads,
+            threads.count,
+            threads.reason,
             f", {ranks.world} ranks ({parallel.backend(device)})" if ranks.world > 1 else "",
         )
         continues = (position.tracker_run_id, position.step) if resume else None
         sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
         recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues, group=sweep)
         position.tracker_run_id = position.tracker_run_id or recorder.run_id
-        with recorder, deferred_signals() as interrupted, torch_threads(threads):
+        with recorder, deferred_signals() as interrupted, torch_threads(threads.count):
 
             def stop(signum: int) -> None:
                 save()

@@ -29,7 +29,7 @@ from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import ledger, rundir
+from zenexp import ledger, machine, rundir
 from zenexp.errors import UserError
 from zenexp.ledger import Ledger, PlannedJob
 from zenexp.provenance import read_run_file
@@ -70,9 +70,13 @@ class GridSweeper(BasicSweeper):
             if not (sweep_dir / rundir.SWEEP_FILE).is_file():
                 OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
             todo = continue_or_start(sweep_dir, plan)
+            at_once = machine.jobs_at_once(
+                self.config.hydra.launcher, min(len(todo), self.max_batch_size or len(todo))
+            )
             for first, batch in runs(todo, self.max_batch_size):
                 try:
-                    returns.append(self.launcher.launch(batch, initial_job_idx=first))
+                    with machine.sharing(at_once):
+                        returns.append(self.launcher.launch(batch, initial_job_idx=first))
                 except Exception as error:  # noqa: BLE001  (a launcher lost a job: the others have run)
                     log.error("jobs %d to %d: the launcher failed: %s", first, first + len(batch) - 1, error)
         return returns
@@ -218,7 +222,8 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
             sweep_dir = Path(search.config.hydra.sweep.dir)
             sweep_dir.mkdir(parents=True, exist_ok=True)
             saved = [*hydra_overrides(search.config), *arguments]
-            with refusing(), rundir.in_use(sweep_dir, "sweep"):
+            at_once = machine.jobs_at_once(search.config.hydra.launcher, search.n_jobs)
+            with refusing(), rundir.in_use(sweep_dir, "sweep"), machine.sharing(at_once):
                 if not (sweep_dir / rundir.SWEEP_FILE).is_file():
                     ledger.write(sweep_dir, Ledger(saved, "search", [], search.n_trials))
                     return super().sweep(arguments)

@@ -1,0 +1,202 @@
+"""What this machine offers a job (the cores it may run on, those idle now, the memory available) and what the
+defaults take of it: torch's thread count for `trainer.num_threads=auto`, and the ranks that fit.
+
+Jobs that run side by side on one machine share it: a sweep's sweeper says how many run at once
+(`JOBS_AT_ONCE`, set for the sweep's duration, inherited by the launcher's worker processes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from zenexp.provenance import MAX_THREADS
+
+JOBS_AT_ONCE = "ZENEXP_JOBS_AT_ONCE"
+# What a CPU rank costs before its data: a Python process with torch and zenexp imported (measured here: 0.45
+# to 0.55 GB resident), rounded up.
+RANK_MEMORY = 0.6 * 2**30
+IDLE_SAMPLE_S = 0.1  # how long `idle_cores` watches the cores (/proc/stat counts in 10 ms ticks)
+# torch's own default (its count of physical cores), read before a run in this process sets another count.
+TORCH_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def cores() -> int:
+    """The physical cores this process may run on: its CPU affinity, each core's hyperthreads counted once
+    (as torch counts cores), and no more than a cgroup CPU quota allows (a container's `--cpus`)."""
+    cpus = os.sched_getaffinity(0)
+    siblings = {
+        _read(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")) or str(cpu)
+        for cpu in cpus
+    }
+    quota = _read(Path("/sys/fs/cgroup/cpu.max")).split()
+    if len(quota) == 2 and quota[0].isdigit() and quota[1].isdigit() and int(quota[1]):
+        return max(1, min(len(siblings), int(quota[0]) // int(quota[1])))
+    return max(1, len(siblings))
+
+
+def idle_cores(seconds: float = IDLE_SAMPLE_S) -> float:
+    """How many of this process's CPUs other processes left idle over the next `seconds` (from /proc/stat;
+    every CPU counted idle where it cannot be read)."""
+    cpus = os.sched_getaffinity(0)
+    before = _cpu_times(cpus)
+    time.sleep(seconds)
+    after = _cpu_times(cpus)
+    idle = 0.0
+    for cpu in cpus:
+        if cpu not in before or cpu not in after:
+            idle += 1
+            continue
+        (idle_0, total_0), (idle_1, total_1) = before[cpu], after[cpu]
+        idle += (idle_1 - idle_0) / (total_1 - total_0) if total_1 > total_0 else 1
+    return idle
+
+
+def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
+    """(idle, total) clock ticks of each CPU since boot; idle counts waiting for I/O too."""
+    times = {}
+    for line in _read(Path("/proc/stat")).splitlines():
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus and len(ticks) >= 8:
+            counts = [int(tick) for tick in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (counts[3] + counts[4], sum(counts))
+    return times
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def available_memory() -> int | None:
+    """Bytes the machine can give without swapping (/proc/meminfo's MemAvailable), if it says."""
+    for line in _read(Path("/proc/meminfo")).splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+# ---- jobs side by side -----------------------------------------------------------------------------------
+
+
+def jobs_at_once(launcher: Mapping[str, Any], jobs: int) -> int:
+    """How many of a sweep's `jobs` its launcher runs on this machine at once: joblib's workers, every job
+    of a submitit_local batch, one at a time for the basic launcher and Slurm (each Slurm job has its own
+    allocation, which its CPU affinity shows)."""
+    target = str(launcher.get("_target_", ""))
+    if target.endswith("JoblibLauncher"):
+        import joblib  # type: ignore[import-untyped]
+
+        at_once = int(joblib.effective_n_jobs(launcher.get("n_jobs")))
+    elif target.endswith("submitit_launcher.LocalLauncher"):
+        at_once = jobs
+    else:
+        at_once = 1
+    return max(1, min(at_once, jobs))
+
+
+@contextmanager
+def sharing(count: int) -> Iterator[None]:
+    """Jobs checked or started within run `count` at once: a sweep's duration (its launcher's worker processes
+    inherit the environment), or the check of a sweep's jobs."""
+    before = os.environ.get(JOBS_AT_ONCE)
+    os.environ[JOBS_AT_ONCE] = str(count)
+    token = _sharing.set(count)
+    try:
+        yield
+    finally:
+        _sharing.reset(token)
+        if before is None:
+            os.environ.pop(JOBS_AT_ONCE, None)
+        else:
+            os.environ[JOBS_AT_ONCE] = before
+
+
+_sharing: ContextVar[int | None] = ContextVar("jobs_at_once", default=None)
+
+
+def side_by_side() -> int:
+    """The jobs sharing this machine with this one, itself included: what the sweep said, in this process
+    or (a launcher's worker) in the environment of a sweep's job; else 1."""
+    if (count := _sharing.get()) is not None:
+        return count
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return 1
+    said = os.environ.get(JOBS_AT_ONCE, "")
+    return int(said) if said.isdigit() and 1 <= int(said) <= MAX_THREADS else 1
+
+
+# ---- what a job takes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Threads:
+    """torch's thread count for a job, and how it was chosen (for the run's log)."""
+
+    count: int
+    reason: str
+
+
+def choose_threads(
+    asked: int | str, ranks_here: int, recorded: int | None = None, sample: bool = True
+) -> Threads:
+    """`trainer.num_threads` as a count: N is N; a resumed run keeps the count it recorded; 0 is torch's
+    default; `auto` is OMP_NUM_THREADS where it is set for a job alone, else shares this machine's cores among the jobs side by side and the ranks on this node, and
+    takes no more than are idle now (`sample`: other processes keep cores busy, and threads that wait for a
+    busy core slow every step)."""
+    if isinstance(asked, int) and asked > 0:
+        return Threads(asked, "trainer.num_threads")
+    if recorded is not None:
+        return Threads(recorded, "recorded by the run")
+    if asked == 0:
+        return Threads(TORCH_DEFAULT_THREADS, "torch's default")
+    available, jobs = cores(), side_by_side()
+    said = os.environ.get("OMP_NUM_THREADS", "")
+    # The usual cap (torchrun sets 1 per rank), for a job alone: in a launcher's worker joblib sets it to
+    # cores / n_jobs, which does not count how many jobs there are.
+    if jobs == 1 and said.isdigit() and 1 <= int(said) <= MAX_THREADS:
+        return Threads(int(said), "auto: OMP_NUM_THREADS")
+    share = max(1, available // (jobs * ranks_here))
+    reason = f"auto: {available} cores / ({jobs} job{'s' if jobs > 1 else ''} x {ranks_here} rank{'s' if ranks_here > 1 else ''})"
+    if not sample or share == 1:
+        return Threads(share, reason)
+    idle = idle_cores()
+    count = max(1, min(share, math.floor(idle + 0.5)))
+    return Threads(count, f"{reason}, {idle:.1f} idle")
+
+
+def rank_problems(devices: int, device: torch.device) -> list[str]:
+    """Why `trainer.devices` CPU processes would not fit this machine (with the jobs side by side), if not."""
+    if device.type != "cpu" or devices == 1:
+        return []
+    jobs = side_by_side()
+    ranks, available = devices * jobs, cores()
+    sharing_note = f" ({jobs} jobs at once x {devices} ranks)" if jobs > 1 else ""
+    fits = max(1, available // jobs)
+    if ranks > available:
+        return [
+            f"trainer.devices={devices}: {ranks} CPU processes{sharing_note} on {available} cores; at most "
+            f"trainer.devices={fits} fits{' (or run fewer jobs at once)' if jobs > 1 else ''}"
+        ]
+    memory = available_memory()
+    if memory is not None and ranks * RANK_MEMORY > memory:
+        fits = max(1, int(memory // RANK_MEMORY) // jobs)
+        return [
+            f"trainer.devices={devices}: {ranks} CPU processes{sharing_note} need about "
+            f"{ranks * RANK_MEMORY / 2**30:.1f} GB, and {memory / 2**30:.1f} GB is available; at most "
+            f"trainer.devices={fits} fits"
+        ]
+    return []

@@ -1,0 +1,132 @@
+"""Defaults that fit the machine: torch's thread count for `trainer.num_threads=auto`, and the ranks that fit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUICK, cli, in_process, run, run_dirs
+from zenexp import machine
+from zenexp.machine import TORCH_DEFAULT_THREADS, choose_threads
+from zenexp.provenance import read_run_file
+from zenexp.resuming import rerun_overrides
+
+
+def test_auto_takes_this_job_s_share_of_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(machine, "cores", lambda: 16)
+    monkeypatch.setattr(machine, "idle_cores", lambda: 15.6)
+    assert choose_threads("auto", 1).count == 16  # a run alone: every core
+    assert choose_threads("auto", 4).count == 4  # four ranks on this node
+    with machine.sharing(3):  # a sweep's launcher runs three jobs at once
+        assert choose_threads("auto", 1).count == 5
+        assert choose_threads("auto", 2).count == 2
+    monkeypatch.setattr(machine, "idle_cores", lambda: 2.4)  # other processes keep the rest busy
+    assert choose_threads("auto", 1) == machine.Threads(2, "auto: 16 cores / (1 job x 1 rank), 2.4 idle")
+    monkeypatch.setattr(machine, "idle_cores", lambda: 0.0)
+    assert choose_threads("auto", 1).count == 1
+
+    assert choose_threads(3, 8).count == 3  # a count is that count
+    assert choose_threads(0, 1).count == TORCH_DEFAULT_THREADS
+    assert choose_threads("auto", 1, recorded=7).count == 7  # a resumed run keeps its own
+    monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the usual cap, as torchrun sets it
+    assert choose_threads("auto", 1).count == 6
+    with machine.sharing(2):  # in joblib's workers, joblib's own cores / n_jobs: zenexp's share instead
+        assert choose_threads("auto", 1).count == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "-2")  # not a count: not taken
+    assert choose_threads("auto", 1).count == 1
+
+
+def test_cores_are_physical_ones_within_the_affinity_and_the_container_s_quota(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files: dict[str, str] = {}
+    monkeypatch.setattr(machine, "_read", lambda path: files.get(path.name, ""))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert machine.cores() == 4  # nothing to read: each CPU a core
+    files["thread_siblings_list"] = "0-1"  # every CPU a hyperthread of one core
+    assert machine.cores() == 1
+    del files["thread_siblings_list"]
+    files["cpu.max"] = "250000 100000"  # docker run --cpus 2.5
+    assert machine.cores() == 2
+    files["cpu.max"] = "max 100000"
+    assert machine.cores() == 4
+
+
+def test_idle_cores_sees_a_core_another_process_keeps_busy() -> None:
+    (cpu, *_) = sorted(os.sched_getaffinity(0))
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    own = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(spinner.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})  # this thread watches that core alone
+        time.sleep(0.2)  # the spinner has started
+        assert machine.idle_cores() < 0.5
+    finally:
+        os.sched_setaffinity(0, own)
+        spinner.kill()
+        spinner.wait()
+
+
+def test_a_run_records_the_count_auto_chose_and_a_rerun_takes_it(
+    in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    result = run(*QUICK, "tracker.mode=disabled")
+    threads = read_run_file(result.output_dir)["threads"]
+    assert 1 <= threads <= machine.cores()
+    log = (result.output_dir / "zenexp.log").read_text()
+    assert f"torch threads {threads} (auto: {machine.cores()} cores / (1 job x 1 rank)" in log
+    assert rerun_overrides(result.output_dir)[-1] == f"trainer.num_threads={threads}"
+
+
+@pytest.mark.slow
+def test_jobs_a_joblib_sweep_runs_at_once_share_the_cores(
+    in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    done = cli("-m", "hydra/launcher=joblib", "seed=0,1", *QUICK, "tracker.mode=disabled")
+    assert done.returncode == 0, done.stderr
+    jobs = run_dirs(in_tmp_path / "multirun")
+    assert len(jobs) == 2
+    for job in jobs:  # in joblib's worker processes, which the sweep's setting reached
+        assert read_run_file(job)["threads"] == max(1, machine.cores() // 2)
+        assert "cores / (2 jobs x 1 rank)" in (job / "zenexp.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (
+            ["trainer.devices=64", "trainer.batch_size=64"],
+            f"trainer.devices=64: 64 CPU processes on {machine.cores()} cores; at most "
+            f"trainer.devices={machine.cores()} fits",
+        ),
+        (  # two jobs at once, each on as many ranks as there are cores
+            ["-m", "hydra/launcher=joblib", "seed=0,1", f"trainer.devices={machine.cores()}"],
+            f"trainer.devices={machine.cores()}: {2 * machine.cores()} CPU processes (2 jobs at once x "
+            f"{machine.cores()} ranks) on {machine.cores()} cores",
+        ),
+    ],
+)
+def test_ranks_beyond_the_cores_are_refused_before_any_process_starts(args: list[str], problem: str) -> None:
+    done = in_process("check", *args)
+    assert done.returncode == 1
+    assert problem in done.stderr
+
+
+def test_ranks_beyond_the_memory_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "cores", lambda: 64)
+    monkeypatch.setattr(machine, "available_memory", lambda: 3 * 2**30)
+    done = in_process("check", "trainer.devices=8", "trainer.batch_size=64")
+    assert done.returncode == 1
+    assert (
+        "trainer.devices=8: 8 CPU processes need about 4.8 GB, and 3.0 GB is available; at most"
+        in done.stderr
+    )
+    assert in_process("check", "trainer.devices=4").returncode == 0
