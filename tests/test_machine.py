@@ -15,6 +15,7 @@ from zenexp import machine
 from zenexp.machine import TORCH_DEFAULT_THREADS, choose_threads
 from zenexp.provenance import read_run_file
 from zenexp.resuming import rerun_overrides
+from zenexp.schema import compose_config
 
 
 def test_auto_takes_this_job_s_share_of_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,3 +131,18 @@ def test_ranks_beyond_the_memory_are_refused(monkeypatch: pytest.MonkeyPatch) ->
         in done.stderr
     )
     assert in_process("check", "trainer.devices=4").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("launcher", "jobs", "at_once"),
+    [
+        ([], 5, 1),  # Hydra's basic launcher: one after another
+        (["hydra/launcher=joblib"], 5, min(5, machine.cores())),  # n_jobs=-1: a worker per CPU
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], 2, 2),  # no more than the sweep has
+        (["hydra/launcher=submitit_local"], 5, 5),  # every job of a batch at once
+        (["hydra/launcher=slurm"], 5, 1),  # each job on its own allocation
+    ],
+)
+def test_jobs_at_once_follow_the_launcher(launcher: list[str], jobs: int, at_once: int) -> None:
+    hydra = compose_config(launcher, with_hydra=True).hydra
+    assert machine.jobs_at_once(hydra.launcher, jobs) == at_once

@@ -46,6 +46,8 @@ def good_edits() -> None:
     StepConf(step_size=2, gamma=0.5)
     CosineConf(T_max=10, eta_min=0.0)
     TrainerConf(early_stop_patience=3, grad_clip_norm=1.0)
+    TrainerConf(num_threads="auto")
+    TrainerConf(num_threads=4)
     MNISTConf(root="/data")
     FakeDataConf(train_size=64, image_shape=(1, 28, 28), num_classes=3)
 
@@ -88,6 +90,7 @@ def wrong_types_in_constructors() -> None:
     MNISTConf(root=None)  # type: ignore[arg-type]
     FakeDataConf(num_classes=2.0)  # type: ignore[arg-type]
     TrainerConf(batch_size="4")  # type: ignore[arg-type]
+    TrainerConf(num_threads="all")  # type: ignore[arg-type]
     TrackerConf(mode="cloud")  # type: ignore[arg-type]
 
 
