@@ -2,10 +2,10 @@
 against one thread, for each shipped model at batch 4 and 128, on an idle machine and on one where other
 processes keep every core busy (a second run, a sweep, a shared machine).
 
-    python benchmarks/threads.py            # about five minutes on 2 CPU cores
+    python benchmarks/threads.py            # about eight minutes on 2 CPU cores
     python benchmarks/threads.py --quick    # a few steps of each, to check the script itself
 
-zenexp's figure is the training images/s it records (`train/images_per_s`) for one epoch of CIFAR-10-shaped
+Each figure is the median of three. zenexp's is the training images/s it records (`train/images_per_s`) for one epoch of CIFAR-10-shaped
 random images (`dataset=fake`), through `launch()` as a user runs it. The bare loop trains the same model on
 the same tensors, preloaded, with SGD and torch's default thread count: the speed a user gets without zenexp.
 """
@@ -18,6 +18,7 @@ import json
 import logging
 import multiprocessing
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,7 +33,10 @@ from zenexp import machine
 from zenexp.provenance import read_run_file
 from zenexp.schema import compose_config
 
-STEPS = {4: 300, 128: 30}
+# Epochs long enough that an epoch's fixed costs (its shuffle, the progress display) do not count: a small
+# model takes about 2 ms a step at batch 128.
+STEPS = {4: 1000, 128: 200}
+REPEATS = 3  # each figure is the median of this many
 MODELS = ("small", "large", "net")
 
 
@@ -112,9 +116,14 @@ def main() -> None:
         for load, model, batch_size in itertools.product(("idle", "busy"), MODELS, (4, 128)):
             steps = 5 if quick else STEPS[batch_size]
             with busy(cores) if load == "busy" else nullcontext():
-                bare = bare_speed(model, batch_size, steps)
-                one, _ = zenexp_speed(model, batch_size, "1", steps)
-                default, threads = zenexp_speed(model, batch_size, "auto", steps)
+                repeats = 1 if quick else REPEATS
+                bare = statistics.median(bare_speed(model, batch_size, steps) for _ in range(repeats))
+                one = statistics.median(
+                    zenexp_speed(model, batch_size, "1", steps)[0] for _ in range(repeats)
+                )
+                autos = [zenexp_speed(model, batch_size, "auto", steps) for _ in range(repeats)]
+                default = statistics.median(speed for speed, _ in autos)
+                threads = "/".join(sorted({str(count) for _, count in autos}))
             print(
                 f"{load:<5} {model:<6} {batch_size:>5} {bare:10.0f} {one:9.0f} {default:8.0f} {threads:>9} "
                 f"{default / bare:11.2f}x {default / one:8.2f}x",
