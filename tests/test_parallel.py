@@ -158,7 +158,9 @@ def test_only_rank_0_records(runs: dict[str, Path]) -> None:
 def test_a_sweep_of_two_device_jobs_finishes_and_leaves_no_rank(
     launcher: str, seeds: str, in_tmp_path: Path
 ) -> None:
-    done = zenexp(in_tmp_path, "-m", f"hydra/launcher={launcher}", f"seed={seeds}", "trainer.devices=2", *QUICK)
+    done = zenexp(
+        in_tmp_path, "-m", f"hydra/launcher={launcher}", f"seed={seeds}", "trainer.devices=2", *QUICK
+    )
     assert done.returncode == 0, done.stderr
     jobs = len(seeds.split(","))
     assert f"{jobs} of {jobs} jobs finished" in done.stdout
