@@ -124,8 +124,9 @@ def test_rerun_and_resume_find_the_users_configs_or_say_what_to_import(in_tmp_pa
     done = cli("rerun", str(run_dir))  # plain zenexp does not know model=tiny
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == (
-        f"zenexp: error: {run_dir} used model=tiny, which module my_models registers; run zenexp from a "
-        "script that imports my_models (see the README), or import it before calling zenexp"
+        f"zenexp: error: {run_dir} used model=tiny, which module my_models registers; run it through a script "
+        f"that imports my_models and calls zenexp.cli.main() (python SCRIPT rerun {run_dir}), or import "
+        "my_models before calling zenexp from Python"
     )
 
     done = run_script("run.py", "rerun", str(run_dir))

@@ -464,22 +464,25 @@ OmegaConf.register_new_resolver(
 for slot in SLOTS:
     store({slot: None}, name=f"zenexp_clear_{slot}", package="_global_")
 
-model_store = store(group="model")
+# zenexp's own options say so (`provider`): run.json records where every other option came from.
+ZENEXP = "zenexp"
+
+model_store = store(group="model", provider=ZENEXP)
 model_store(SmallConf(), name="small")
 model_store(LargeConf(), name="large")
 model_store(NetConf(), name="net")
 
-dataset_store = store(group="dataset")
+dataset_store = store(group="dataset", provider=ZENEXP)
 dataset_store(DigitsConf(), name="digits")
 dataset_store(CIFAR10Conf(), name="cifar10")
 dataset_store(MNISTConf(), name="mnist")
 dataset_store(FakeDataConf(), name="fake")
 
-optim_store = store(group="optim")
+optim_store = store(group="optim", provider=ZENEXP)
 optim_store(SGDConf(), name="sgd")
 optim_store(AdamConf(), name="adam")
 
-scheduler_store = store(group="scheduler")
+scheduler_store = store(group="scheduler", provider=ZENEXP)
 scheduler_store(NoSchedulerConf(), name="none")
 scheduler_store(StepConf(), name="step")
 scheduler_store(CosineConf(), name="cosine")
@@ -500,7 +503,7 @@ def preset(*, dataset: str, model: str, optim: str, values: dict[str, Any] | Non
 
 
 LESSON = {"optim": SGDConf(lr=0.001, momentum=0.9), "trainer": TrainerConf(batch_size=4, epochs=2)}
-experiment_store = store(group="experiment", package="_global_")
+experiment_store = store(group="experiment", package="_global_", provider=ZENEXP)
 experiment_store(preset(dataset="cifar10", model="net", optim="sgd", values=LESSON), name="lesson")
 experiment_store(preset(dataset="fake", model="net", optim="sgd", values=LESSON), name="lesson_fake")
 

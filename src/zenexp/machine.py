@@ -154,9 +154,9 @@ def choose_threads(
     asked: int | str, ranks_here: int, recorded: int | None = None, sample: bool = True
 ) -> Threads:
     """`trainer.num_threads` as a count: N is N; a resumed run keeps the count it recorded; 0 is torch's
-    default; `auto` is OMP_NUM_THREADS where it is set for a job alone, else shares this machine's cores among the jobs side by side and the ranks on this node, and
-    takes no more than are idle now (`sample`: other processes keep cores busy, and threads that wait for a
-    busy core slow every step)."""
+    default. `auto` is OMP_NUM_THREADS where it is set for a job alone; else this machine's cores shared among
+    the jobs side by side and the ranks on this node, and no more than are idle now (`sample`): a thread
+    waiting for a core another process keeps busy slows every step (README, "Threads")."""
     if isinstance(asked, int) and asked > 0:
         return Threads(asked, "trainer.num_threads")
     if recorded is not None:
@@ -170,12 +170,16 @@ def choose_threads(
     if jobs == 1 and said.isdigit() and 1 <= int(said) <= MAX_THREADS:
         return Threads(int(said), "auto: OMP_NUM_THREADS")
     share = max(1, available // (jobs * ranks_here))
-    reason = f"auto: {available} cores / ({jobs} job{'s' if jobs > 1 else ''} x {ranks_here} rank{'s' if ranks_here > 1 else ''})"
+    reason = f"auto: {available} cores / ({_count(jobs, 'job')} x {_count(ranks_here, 'rank')})"
     if not sample or share == 1:
         return Threads(share, reason)
     idle = idle_cores()
     count = max(1, min(share, math.floor(idle + 0.5)))
     return Threads(count, f"{reason}, {idle:.1f} idle")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number > 1 else ''}"
 
 
 def rank_problems(devices: int, device: torch.device) -> list[str]:

@@ -14,6 +14,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from zenexp import usercode
+from zenexp.configs import ZENEXP
 from zenexp.errors import UserError
 from zenexp.rundir import RUN_FILE, read_json, write_json
 
@@ -52,17 +54,17 @@ def built_in_python() -> bool:
 
 
 def registered_by() -> dict[str, str]:
-    """`{"model=tiny": "my_models"}`: the module that registered each chosen option not shipped with zenexp,
-    which a later rerun or resume has to import again to find it."""
-    store, modules = ConfigStore.instance(), {}
+    """`{"model=tiny": "my_models", "model=wide": "/home/me/myexp.py"}`: for each chosen option not shipped
+    with zenexp, the module of the user's or the script that registered it (`usercode.origin`), which a later
+    rerun, resume or eval has to run through to find the option again."""
+    store, origins = ConfigStore.instance(), {}
     for group, option in HydraConfig.get().runtime.choices.items():
         if option is None or group.startswith("hydra") or group not in store.repo:
             continue
-        schema = OmegaConf.get_type(store.load(f"{group}/{option}.yaml").node)
-        module = getattr(schema, "__module__", "") or ""
-        if module and module.partition(".")[0] != "zenexp":
-            modules[f"{group}={option}"] = module
-    return modules
+        stored = store.load(f"{group}/{option}.yaml")
+        if stored.provider != ZENEXP:
+            origins[f"{group}={option}"] = usercode.origin(stored.node)
+    return origins
 
 
 def write_run_file(output_dir: Path, overrides: list[str], threads: int) -> None:

@@ -17,6 +17,7 @@ from zenexp.configs import add_to_hydra_store
 from zenexp.errors import UserError
 from zenexp.provenance import read_run_file, recorded_threads
 from zenexp.schema import compose_config, options, override_key
+from zenexp.usercode import not_registered, registration
 
 RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
 THREADS = "trainer.num_threads"
@@ -99,8 +100,9 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def saved_overrides(run_dir: Path) -> list[str]:
-    """The overrides the run last ran with (those of its latest resume, if any), `resume=` aside.
+def saved_overrides(run_dir: Path, command: str) -> list[str]:
+    """The overrides the run last ran with (those of its latest resume, if any), `resume=` aside, for `command`
+    (rerun, resume or eval: named in the one line that says where to run it when an option is not registered).
 
     A run directory may come from someone else: its overrides are task overrides only (zenexp never saves
     Hydra's own), so any `hydra` one is refused here; the rest go through every check like typed ones."""
@@ -113,13 +115,16 @@ def saved_overrides(run_dir: Path) -> list[str]:
             f"{run_dir} was started from a MainConfig built in Python, which its overrides alone do not repeat; "
             f"launch the same config again (to continue it, with overrides=['resume={run_dir}'])"
         )
-    for choice, module in _mapping(info, "registered_by").items():
+    registered_by = info.get("registered_by") or {}
+    if not isinstance(registered_by, dict):
+        raise UserError(
+            f"{run_dir / rundir.RUN_FILE}: its registered_by is not a mapping; the file is damaged"
+        )
+    for choice, where in registered_by.items():
+        recorded = registration(run_dir / rundir.RUN_FILE, str(choice), where)
         group, _, option = str(choice).partition("=")
         if option not in options(group):
-            raise UserError(
-                f"{run_dir} used {choice}, which module {module} registers; run zenexp from a script that "
-                f"imports {module} (see the README), or import it before calling zenexp"
-            )
+            raise UserError(not_registered(run_dir, str(choice), recorded, command, info.get("command")))
     resumed = info.get("resumed") or []
     overrides = (
         resumed[-1].get("overrides") if isinstance(resumed, list) and resumed else info.get("overrides")
@@ -149,23 +154,18 @@ def _parse(run_dir: Path, overrides: list[str]) -> list[Override]:
         ) from error
 
 
-def _mapping(info: dict[str, Any], key: str) -> dict[str, Any]:
-    value = info.get(key) or {}
-    return value if isinstance(value, dict) else {}
-
-
 def resume_overrides(run_dir: str | Path, overrides: Sequence[str] = ()) -> list[str]:
     """The run's own overrides, each new one in place of a saved one of its key (they never pile up), and
     where to continue."""
     given = {override_key(line) for line in overrides}
-    kept = [line for line in saved_overrides(Path(run_dir)) if override_key(line) not in given]
+    kept = [line for line in saved_overrides(Path(run_dir), "resume") if override_key(line) not in given]
     return [*kept, *overrides, rundir.path_override("resume", run_dir)]
 
 
 def rerun_overrides(run_dir: Path) -> list[str]:
     """The overrides that repeat a run, with its recorded thread count; refused when the code's defaults
     have changed since."""
-    overrides = saved_overrides(run_dir)
+    overrides = saved_overrides(run_dir, "rerun")
     threads = recorded_threads(run_dir)
     if threads:  # the count it ran with (chosen by the machine it ran on, or an older default)
         overrides = [o for o in overrides if not o.lstrip("+").startswith(f"{THREADS}=")]

@@ -81,7 +81,7 @@ def evaluate_run(
     if checkpoint_name not in ("best", "last"):
         raise UserError(f"--checkpoint {checkpoint_name}: choose best (the model kept) or last")
     _check_eval_overrides(overrides)
-    point = [*saved_overrides(run_dir), *overrides]
+    point = [*saved_overrides(run_dir, "eval"), *overrides]
     raise_problems(check_point(point, with_hydra=False))
     cfg = compose_config(point)
     changes = config_changes(run_dir, cfg, {*EVAL_OVERRIDES, THREADS, "resume"})
