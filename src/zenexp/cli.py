@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from zenexp import UserError, compare, ledger, machine, rundir, sweeps, task
+from zenexp import UserError, compare, ledger, machine, rundir, sweeps, task, usercode
 from zenexp.checks import check_points, raise_problems, sweep_points
 from zenexp.configs import add_to_hydra_store
 from zenexp.evaluation import confusion_table
@@ -39,6 +39,8 @@ GRID = "hydra/sweeper=grid"  # zenexp's default sweeper: Hydra's basic one, with
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if (nested := usercode.started_while_importing()) is not None:
+        sys.exit(f"zenexp: error: {nested}")
     args = list(sys.argv[1:] if argv is None else argv)
     add_to_hydra_store()  # configs a user's own module stored before calling main()
     try:

@@ -1,16 +1,19 @@
 """A user's own code: the script or module that registered an option zenexp does not ship (run.json's
-`registered_by`, named in one line when a later rerun, resume or eval cannot find the option).
+`registered_by`, named in one line when a later rerun, resume or eval cannot find the option), and that script
+imported by a sweep's job that runs in another process, where the script's own classes are to be found.
 
 zenexp never imports a module or runs a script named in a run directory: it only names them."""
 
 from __future__ import annotations
 
+import multiprocessing.spawn
 import os
 import shlex
 import site
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +50,8 @@ def origin(node: DictConfig) -> str:
 
 
 def _the_script() -> str:
-    """`this_script()`, or `__main__` where it is no script of the user's (a notebook's kernel)."""
-    script = this_script()
+    """`main_script()`, or `__main__` where it is no script of the user's (a notebook's kernel)."""
+    script = main_script()
     return script if script.startswith("/") or not _installed(script) else MAIN
 
 
@@ -93,6 +96,12 @@ def _installation() -> set[Path]:
     return {Path(path).resolve() for path in paths if path}
 
 
+def main_script() -> str:
+    """The script that started this job (for a sweep's job, wherever a launcher runs it, the sweep's), as
+    `this_script` names it."""
+    return _sweeps_script or this_script()
+
+
 def this_script() -> str:
     """This process's `__main__`: its script's absolute path, the module `python -m` ran, or `__main__` where
     it has no file (an interactive session)."""
@@ -105,7 +114,7 @@ def this_script() -> str:
 
 
 def is_zenexp_itself(name: str) -> bool:
-    """Whether `this_script()` is zenexp's own command (`python -m zenexp`, the `zenexp` console script)."""
+    """Whether `main_script()` is zenexp's own command (`python -m zenexp`, the `zenexp` console script)."""
     return name.partition(".")[0] == "zenexp" or Path(name).name == "zenexp"
 
 
@@ -169,3 +178,75 @@ def _shown(path: str) -> str:
     absolute = Path(os.path.abspath(path))
     shown = absolute.relative_to(Path.cwd()) if absolute.is_relative_to(Path.cwd()) else absolute
     return shlex.quote(str(shown))
+
+
+# ---- the script in a job elsewhere -------------------------------------------------------------------------
+
+# What a job takes of multiprocessing's preparation data: where to find and how to import `__main__`, and the
+# command line it saw. Not `dir`: a launcher's worker may run other jobs, and keeps its own working directory.
+PREPARATION = ("sys_path", "sys_argv", "orig_dir", "init_main_from_name", "init_main_from_path")
+NOT_GUARDED = (
+    "a sweep's job imports the script that started the sweep (as multiprocessing does), and the script ran its "
+    "command line again: put the script's main() or launch() under if __name__ == '__main__':"
+)
+_sweeps_script: str | None = None  # in a sweep's job: the script that started the sweep (`ScriptFirst`)
+_importing = False  # while a job imports that script
+
+
+def script_first(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """`task` as a sweep's launcher is to run it: `ScriptFirst`, where this process runs a script of the
+    user's (not zenexp's own command, not an interactive session)."""
+    script = this_script()
+    if script == MAIN or is_zenexp_itself(script):
+        return task
+    data = multiprocessing.spawn.get_preparation_data("zenexp-job")
+    return ScriptFirst(task, script, {key: data[key] for key in PREPARATION if key in data})
+
+
+@dataclass(frozen=True)
+class ScriptFirst:
+    """A sweep's task function that knows the script that started the sweep, wherever a launcher runs the job
+    (a joblib worker, a submitit job, a Slurm node): run.json names it, and a job whose config builds something
+    the script defines (`__main__.Wide`) imports it first, as multiprocessing's spawn does. The launcher
+    pickles it with the job; in the process that started the sweep (the basic launcher), it changes nothing."""
+
+    task: Callable[[DictConfig], Any]
+    script: str
+    preparation: dict[str, Any]
+
+    def __call__(self, cfg: DictConfig) -> Any:
+        global _sweeps_script
+        if names_the_script(cfg) and self.script != this_script():
+            import_script(self.script, self.preparation)
+        _sweeps_script = self.script
+        try:
+            return self.task(cfg)
+        finally:
+            _sweeps_script = None
+
+
+def names_the_script(cfg: DictConfig) -> bool:
+    """Whether a job's config builds something the script defines (`__main__.Wide`). Only then is the script
+    imported: one whose configs live in modules works as before, `__main__` guard or not."""
+    return any(target.startswith(f"{MAIN}.") for _, target in targets(plain(cfg)))
+
+
+def import_script(script: str, preparation: dict[str, Any]) -> None:
+    """Import the user's script in this process as multiprocessing's spawn does: as `__mp_main__`, which
+    `__main__` then names."""
+    global _importing
+    _importing = True
+    try:
+        multiprocessing.spawn.prepare(preparation)
+    except SystemExit as error:  # the script ran its command line: zenexp's (refused by main), or its own
+        raise UserError(f"{script}: {NOT_GUARDED}") from error
+    except Exception as error:
+        raise UserError(f"{script}: the job could not import it: {type(error).__name__}: {error}") from error
+    finally:
+        _importing = False
+
+
+def started_while_importing() -> str | None:
+    """Why zenexp cannot start here: a sweep's job, importing the user's script, ran the script's command line
+    (a script without a `__main__` guard)."""
+    return NOT_GUARDED if _importing else None

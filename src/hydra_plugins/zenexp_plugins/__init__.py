@@ -29,7 +29,7 @@ from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import ledger, machine, rundir
+from zenexp import ledger, machine, rundir, usercode
 from zenexp.errors import UserError
 from zenexp.ledger import Ledger, PlannedJob
 from zenexp.provenance import read_run_file
@@ -52,6 +52,11 @@ def refusing() -> Iterator[None]:
 
 
 class GridSweeper(BasicSweeper):
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        """Hydra's, the task importing the user's script first where a job runs in another process."""
+        task_function = usercode.script_first(task_function)
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -208,6 +213,7 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
             optuna.logging.set_verbosity(logging.WARNING)
 
         def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+            task_function = usercode.script_first(task_function)  # as GridSweeper's
             super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
             search = self.sweeper
             sweep_dir = Path(config.hydra.sweep.dir)
