@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import QUICK
 from tests.test_resumable_sweeps import SLOW
+from tests.test_user_scripts import SCRIPT, TINY
 from zenexp.provenance import read_run_file
 from zenexp.sweeps import read_run, run_dirs
 
@@ -181,3 +182,16 @@ def test_a_two_device_job_runs_as_two_slurm_tasks_with_the_numbers_of_a_local_ru
     assert local.returncode == 0, local.stderr
     (local_run,) = in_tmp_path.glob("outputs/*/*")
     assert (job / "summary.json").read_text() == (local_run / "summary.json").read_text()
+
+
+def test_a_scripts_own_model_data_and_preset_run_as_slurm_jobs(slurm: list[str], in_tmp_path: Path) -> None:
+    (in_tmp_path / "myexp.py").write_text(SCRIPT)  # its targets are __main__.Wide, __main__.noise
+    done = subprocess.run(
+        [*slurm, sys.executable, "myexp.py", "-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1"]
+        + ["experiment=script_preset", "model.width=8,16", *TINY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0 and "2 of 2 jobs finished" in done.stdout, done.stdout + done.stderr
