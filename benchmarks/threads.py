@@ -5,7 +5,7 @@ processes keep every core busy (a second run, a sweep, a shared machine).
     python benchmarks/threads.py            # about eight minutes on 2 CPU cores
     python benchmarks/threads.py --quick    # a few steps of each, to check the script itself
 
-Each figure is the median of three. zenexp's is the training images/s it records (`train/images_per_s`) for one epoch of CIFAR-10-shaped
+Each figure is the median of three, taken in turn (bare, 1 thread, default) as a shared machine drifts. zenexp's is the training images/s it records (`train/images_per_s`) for one epoch of CIFAR-10-shaped
 random images (`dataset=fake`), through `launch()` as a user runs it. The bare loop trains the same model on
 the same tensors, preloaded, with SGD and torch's default thread count: the speed a user gets without zenexp.
 """
@@ -35,7 +35,7 @@ from zenexp.schema import compose_config
 
 # Epochs long enough that an epoch's fixed costs (its shuffle, the progress display) do not count: a small
 # model takes about 2 ms a step at batch 128.
-STEPS = {4: 1000, 128: 200}
+STEPS = {4: 1000, 128: 200}  # a quarter of these on a busy machine, where every figure is lower
 REPEATS = 3  # each figure is the median of this many
 MODELS = ("small", "large", "net")
 
@@ -114,16 +114,16 @@ def main() -> None:
             zenexp_speed(model, 4, "1", 5)
             bare_speed(model, 4, 5)
         for load, model, batch_size in itertools.product(("idle", "busy"), MODELS, (4, 128)):
-            steps = 5 if quick else STEPS[batch_size]
+            steps = 5 if quick else STEPS[batch_size] // (4 if load == "busy" else 1)
             with busy(cores) if load == "busy" else nullcontext():
-                repeats = 1 if quick else REPEATS
-                bare = statistics.median(bare_speed(model, batch_size, steps) for _ in range(repeats))
-                one = statistics.median(
-                    zenexp_speed(model, batch_size, "1", steps)[0] for _ in range(repeats)
-                )
-                autos = [zenexp_speed(model, batch_size, "auto", steps) for _ in range(repeats)]
-                default = statistics.median(speed for speed, _ in autos)
-                threads = "/".join(sorted({str(count) for _, count in autos}))
+                bares, ones, autos = [], [], []
+                for _ in range(1 if quick else REPEATS):  # interleaved: a shared machine drifts
+                    bares.append(bare_speed(model, batch_size, steps))
+                    ones.append(zenexp_speed(model, batch_size, "1", steps)[0])
+                    autos.append(zenexp_speed(model, batch_size, "auto", steps))
+            bare, one = statistics.median(bares), statistics.median(ones)
+            default = statistics.median(speed for speed, _ in autos)
+            threads = "/".join(sorted({str(count) for _, count in autos}))
             print(
                 f"{load:<5} {model:<6} {batch_size:>5} {bare:10.0f} {one:9.0f} {default:8.0f} {threads:>9} "
                 f"{default / bare:11.2f}x {default / one:8.2f}x",

@@ -44,7 +44,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from zenexp import data, machine, parallel, rundir
+from zenexp import data, machine, parallel, rundir, usercode
 from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf, Words
 from zenexp.errors import UserError
 from zenexp.models import Net
@@ -317,7 +317,7 @@ def check_guarded(root: DictConfig) -> str:
     global _passed
     if _passed is not None and _passed() is root:
         return "checked"
-    if (nested := parallel.started_in_a_rank()) is not None:
+    if (nested := parallel.started_in_a_rank() or usercode.started_while_importing()) is not None:
         raise RefusedJob(nested)
     overrides = plain(root.hydra.overrides.task)
     if root.hydra.mode == RunMode.MULTIRUN:
