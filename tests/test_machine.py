@@ -39,8 +39,9 @@ def test_auto_takes_this_job_s_share_of_the_idle_cores(monkeypatch: pytest.Monke
     assert choose_threads("auto", 1).count == 6
     with machine.sharing(2):  # in joblib's workers, joblib's own cores / n_jobs: zenexp's share instead
         assert choose_threads("auto", 1).count == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", "-2")  # not a count: not taken
-    assert choose_threads("auto", 1).count == 1
+    for not_a_count in ("-2", "0", "²", "1025"):  # not taken
+        monkeypatch.setenv("OMP_NUM_THREADS", not_a_count)
+        assert choose_threads("auto", 1).count == 1
 
 
 def test_cores_are_physical_ones_within_the_affinity_and_the_container_s_quota(

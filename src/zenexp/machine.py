@@ -135,8 +135,15 @@ def side_by_side() -> int:
         return count
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return 1
-    said = os.environ.get(JOBS_AT_ONCE, "")
-    return int(said) if said.isdigit() and 1 <= int(said) <= MAX_THREADS else 1
+    return _count_in(JOBS_AT_ONCE) or 1
+
+
+def _count_in(variable: str) -> int | None:
+    """The environment variable's value if it is a count from 1 to `MAX_THREADS` (anything else is not)."""
+    said = os.environ.get(variable, "")
+    if not (said.isascii() and said.isdigit()) or not 1 <= int(said) <= MAX_THREADS:
+        return None
+    return int(said)
 
 
 # ---- what a job takes ------------------------------------------------------------------------------------
@@ -164,11 +171,10 @@ def choose_threads(
     if asked == 0:
         return Threads(TORCH_DEFAULT_THREADS, "torch's default")
     available, jobs = cores(), side_by_side()
-    said = os.environ.get("OMP_NUM_THREADS", "")
     # The usual cap (torchrun sets 1 per rank), for a job alone: in a launcher's worker joblib sets it to
     # cores / n_jobs, which does not count how many jobs there are.
-    if jobs == 1 and said.isdigit() and 1 <= int(said) <= MAX_THREADS:
-        return Threads(int(said), "auto: OMP_NUM_THREADS")
+    if jobs == 1 and (capped := _count_in("OMP_NUM_THREADS")) is not None:
+        return Threads(capped, "auto: OMP_NUM_THREADS")
     share = max(1, available // (jobs * ranks_here))
     reason = f"auto: {available} cores / ({_count(jobs, 'job')} x {_count(ranks_here, 'rank')})"
     if not sample or share == 1:
