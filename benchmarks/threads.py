@@ -2,11 +2,12 @@
 against one thread, for each shipped model at batch 4 and 128, on an idle machine and on one where other
 processes keep every core busy (a second run, a sweep, a shared machine).
 
-    python benchmarks/threads.py            # about eight minutes on 2 CPU cores
+    python benchmarks/threads.py            # about twelve minutes on 2 CPU cores
     python benchmarks/threads.py --quick    # a few steps of each, to check the script itself
 
-Each figure is the median of three, taken in turn (bare, 1 thread, default) as a shared machine drifts. zenexp's is the training images/s it records (`train/images_per_s`) for one epoch of CIFAR-10-shaped
-random images (`dataset=fake`), through `launch()` as a user runs it. The bare loop trains the same model on
+Each figure is the best of three, taken in turn (bare, 1 thread, default): on a shared machine, the one least
+disturbed by other processes. zenexp's is the training images/s it records (`train/images_per_s`) for one
+epoch of CIFAR-10-shaped random images (`dataset=fake`), through `launch()` as a user runs it. The bare loop trains the same model on
 the same tensors, preloaded, with SGD and torch's default thread count: the speed a user gets without zenexp.
 """
 
@@ -18,7 +19,6 @@ import json
 import logging
 import multiprocessing
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,7 +36,7 @@ from zenexp.schema import compose_config
 # Epochs long enough that an epoch's fixed costs (its shuffle, the progress display) do not count: a small
 # model takes about 2 ms a step at batch 128.
 STEPS = {4: 1000, 128: 200}  # a quarter of these on a busy machine, where every figure is lower
-REPEATS = 3  # each figure is the median of this many
+REPEATS = 3  # each figure is the best of this many
 MODELS = ("small", "large", "net")
 
 
@@ -121,8 +121,8 @@ def main() -> None:
                     bares.append(bare_speed(model, batch_size, steps))
                     ones.append(zenexp_speed(model, batch_size, "1", steps)[0])
                     autos.append(zenexp_speed(model, batch_size, "auto", steps))
-            bare, one = statistics.median(bares), statistics.median(ones)
-            default = statistics.median(speed for speed, _ in autos)
+            bare, one = max(bares), max(ones)
+            default = max(speed for speed, _ in autos)
             threads = "/".join(sorted({str(count) for _, count in autos}))
             print(
                 f"{load:<5} {model:<6} {batch_size:>5} {bare:10.0f} {one:9.0f} {default:8.0f} {threads:>9} "
