@@ -35,13 +35,15 @@ def test_auto_takes_this_job_s_share_of_the_idle_cores(monkeypatch: pytest.Monke
     assert choose_threads(3, 8).count == 3  # a count is that count
     assert choose_threads(0, 1).count == TORCH_DEFAULT_THREADS
     assert choose_threads("auto", 1, recorded=7).count == 7  # a resumed run keeps its own
+    monkeypatch.setattr(machine, "idle_cores", lambda: 15.6)
     monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the usual cap, as torchrun sets it
     assert choose_threads("auto", 1).count == 6
+    assert choose_threads("auto", 4).count == 4  # a cap, not more than the ranks' share
     with machine.sharing(2):  # in joblib's workers, joblib's own cores / n_jobs: zenexp's share instead
-        assert choose_threads("auto", 1).count == 1
+        assert choose_threads("auto", 1).count == 8
     for not_a_count in ("-2", "0", "²", "1025"):  # not taken
         monkeypatch.setenv("OMP_NUM_THREADS", not_a_count)
-        assert choose_threads("auto", 1).count == 1
+        assert choose_threads("auto", 1).count == 16
 
 
 def test_cores_are_physical_ones_within_the_affinity_and_the_container_s_quota(
@@ -122,6 +124,18 @@ def test_ranks_beyond_the_cores_are_refused_before_any_process_starts(args: list
     assert problem in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["hydra/launcher=submitit_local", "hydra.sweeper.max_batch_size=1", "seed=0,1"],  # one at a time
+        ["hydra/launcher=slurm", "trainer.nodes=2", "seed=0,1"],  # on the cluster's machines, not this one
+    ],
+)
+def test_ranks_that_fit_where_the_jobs_run_are_not_refused(args: list[str]) -> None:
+    done = in_process("check", "-m", f"trainer.devices={machine.cores()}", "trainer.batch_size=64", *args)
+    assert done.returncode == 0, done.stderr
+
+
 def test_ranks_beyond_the_memory_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(machine, "cores", lambda: 64)
     monkeypatch.setattr(machine, "available_memory", lambda: 3 * 2**30)
@@ -141,7 +155,7 @@ def test_ranks_beyond_the_memory_are_refused(monkeypatch: pytest.MonkeyPatch) ->
         (["hydra/launcher=joblib"], 5, min(5, machine.cores())),  # n_jobs=-1: a worker per CPU
         (["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], 2, 2),  # no more than the sweep has
         (["hydra/launcher=submitit_local"], 5, 5),  # every job of a batch at once
-        (["hydra/launcher=slurm"], 5, 1),  # each job on its own allocation
+        (["hydra/launcher=slurm"], 5, machine.ELSEWHERE),  # each job on machines of its own
     ],
 )
 def test_jobs_at_once_follow_the_launcher(launcher: list[str], jobs: int, at_once: int) -> None:

@@ -273,9 +273,20 @@ def test_an_older_or_hostile_registered_by_is_named_never_imported(
     recorded(quick_run, {"model=gone": str(in_tmp_path / "old_exp.py")}, ["old_exp.py"])
     with pytest.raises(UserError, match="which the script old_exp.py registers"):
         rerun_overrides(Path(run))
+    # A package run with `python -m mypkg`: run it again that way (importing mypkg.__main__ would run it).
+    recorded(quick_run, {"model=gone": "-m mypkg"}, ["/site-packages/mypkg/__main__.py"])
+    with pytest.raises(UserError) as error:
+        rerun_overrides(Path(run))
+    assert str(error.value).endswith(f"run it through that: python -m mypkg rerun {run}")
     assert not ran.exists() and "my_old_models" not in sys.modules
 
-    for damaged in ({"model=gone": 3}, {"model=gone": "\x1b[2J"}, {"model=gone": "a b"}, ["my_old_models"]):
+    damages = [{"model=gone": 3}, {"model=gone": "\x1b[2J"}, {"model=gone": "a b"}, ["my_old_models"]]
+    damages += [
+        {"model=gone\nzenexp: all 1 job valid": "my_models"},
+        {"tiny": "my_models"},
+        {"model=gone": "-m "},
+    ]
+    for damaged in damages:
         recorded(quick_run, damaged, ["old_exp.py"])
         with pytest.raises(UserError, match="the file is damaged"):
             rerun_overrides(Path(run))

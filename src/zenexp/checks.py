@@ -554,7 +554,8 @@ def _check_value(path: str, value: Any, hint_args: tuple[Any, ...]) -> Iterator[
     expected = f"{type_word(annotation)} {describe_bounds(metadata)}" + "".join(f" or {w}" for w in words)
     if isinstance(value, str) and words:
         if value not in words:
-            yield f"{path}={value}: expected {expected}"
+            quoted = " (a number without quotes)" if value.strip().isdigit() else ""
+            yield f"{path}={value!r}: expected {expected}{quoted}"
     elif isinstance(value, float) and not math.isfinite(value):
         yield f"{path}={value}: expected a finite number"
     elif not _in_bounds(value, metadata):

@@ -241,7 +241,8 @@ def _jobs_at_once(points: list[list[str]], searched: bool) -> int:
         hydra = compose_config(points[0], with_hydra=True).hydra
     except (HydraException, OmegaConfBaseException):
         return 1  # the check says why
-    jobs = hydra.sweeper.get("n_jobs", 1) if searched else len(points)
+    batch = hydra.sweeper.get("n_jobs" if searched else "max_batch_size") or len(points)
+    jobs = batch if searched else min(batch, len(points))
     return machine.jobs_at_once(hydra.launcher, jobs)
 
 

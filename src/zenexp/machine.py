@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 
 from zenexp.provenance import MAX_THREADS
 
@@ -94,9 +93,11 @@ def available_memory() -> int | None:
 
 def jobs_at_once(launcher: Mapping[str, Any], jobs: int) -> int:
     """How many of a sweep's `jobs` its launcher runs on this machine at once: joblib's workers, every job
-    of a submitit_local batch, one at a time for the basic launcher and Slurm (each Slurm job has its own
-    allocation, which its CPU affinity shows)."""
+    of a submitit_local batch, one at a time for the basic launcher; 0 for Slurm, whose jobs run on other
+    machines, each in an allocation of its own (which its CPU affinity shows there)."""
     target = str(launcher.get("_target_", ""))
+    if target.endswith("SlurmLauncher"):
+        return ELSEWHERE
     if target.endswith("JoblibLauncher"):
         import joblib  # type: ignore[import-untyped]
 
@@ -108,12 +109,22 @@ def jobs_at_once(launcher: Mapping[str, Any], jobs: int) -> int:
     return max(1, min(at_once, jobs))
 
 
+FEWER_AT_ONCE = (
+    " (or run fewer jobs at once: hydra.launcher.n_jobs with joblib, hydra.sweeper.max_batch_size with "
+    "submitit_local)"
+)
+ELSEWHERE = 0  # `jobs_at_once` of a launcher whose jobs run on other machines
+_sharing: ContextVar[int | None] = ContextVar("jobs_at_once", default=None)
+
+
 @contextmanager
-def sharing(count: int) -> Iterator[None]:
-    """Jobs checked or started within run `count` at once: a sweep's duration (its launcher's worker processes
-    inherit the environment), or the check of a sweep's jobs."""
+def sharing(count: int, sweep_dir: Path | None = None) -> Iterator[None]:
+    """Jobs checked or started within run `count` at once: the check of a sweep's jobs, or the sweep in
+    `sweep_dir` (its jobs in a launcher's worker process read it from the environment, with the sweep's
+    directory: a job of another sweep, or a run alone, does not take it)."""
     before = os.environ.get(JOBS_AT_ONCE)
-    os.environ[JOBS_AT_ONCE] = str(count)
+    if sweep_dir is not None:
+        os.environ[JOBS_AT_ONCE] = f"{count} {sweep_dir.resolve()}"
     token = _sharing.set(count)
     try:
         yield
@@ -125,22 +136,23 @@ def sharing(count: int) -> Iterator[None]:
             os.environ[JOBS_AT_ONCE] = before
 
 
-_sharing: ContextVar[int | None] = ContextVar("jobs_at_once", default=None)
-
-
 def side_by_side() -> int:
-    """The jobs sharing this machine with this one, itself included: what the sweep said, in this process
-    or (a launcher's worker) in the environment of a sweep's job; else 1."""
+    """The jobs sharing this machine with this one, itself included (`ELSEWHERE` when checking jobs that
+    will run on other machines): what the sweep said, in this process or (a launcher's worker) in the
+    environment of a job of that sweep; else 1."""
     if (count := _sharing.get()) is not None:
         return count
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    said, _, sweep_dir = os.environ.get(JOBS_AT_ONCE, "").partition(" ")
+    if not HydraConfig.initialized() or not sweep_dir:
         return 1
-    return _count_in(JOBS_AT_ONCE) or 1
+    hydra = HydraConfig.get()
+    if Path(sweep_dir) != (Path(hydra.runtime.cwd) / str(hydra.sweep.dir)).resolve():
+        return 1
+    return _count(said) or 1
 
 
-def _count_in(variable: str) -> int | None:
-    """The environment variable's value if it is a count from 1 to `MAX_THREADS` (anything else is not)."""
-    said = os.environ.get(variable, "")
+def _count(said: str) -> int | None:
+    """`said` as a count from 1 to `MAX_THREADS`, if it is one (ASCII digits: '²' is a digit to Python)."""
     if not (said.isascii() and said.isdigit()) or not 1 <= int(said) <= MAX_THREADS:
         return None
     return int(said)
@@ -161,30 +173,32 @@ def choose_threads(
     asked: int | str, ranks_here: int, recorded: int | None = None, sample: bool = True
 ) -> Threads:
     """`trainer.num_threads` as a count: N is N; a resumed run keeps the count it recorded; 0 is torch's
-    default. `auto` is OMP_NUM_THREADS where it is set for a job alone; else this machine's cores shared among
-    the jobs side by side and the ranks on this node, and no more than are idle now (`sample`): a thread
-    waiting for a core another process keeps busy slows every step (README, "Threads")."""
+    default. `auto` is this machine's cores shared among the jobs side by side and the ranks on this node, no
+    more than OMP_NUM_THREADS where it is set for a job alone, and no more than are idle now (`sample`): a
+    thread waiting for a core another process keeps busy slows every step (README, "Threads")."""
     if isinstance(asked, int) and asked > 0:
         return Threads(asked, "trainer.num_threads")
     if recorded is not None:
         return Threads(recorded, "recorded by the run")
     if asked == 0:
         return Threads(TORCH_DEFAULT_THREADS, "torch's default")
-    available, jobs = cores(), side_by_side()
-    # The usual cap (torchrun sets 1 per rank), for a job alone: in a launcher's worker joblib sets it to
-    # cores / n_jobs, which does not count how many jobs there are.
-    if jobs == 1 and (capped := _count_in("OMP_NUM_THREADS")) is not None:
-        return Threads(capped, "auto: OMP_NUM_THREADS")
+    available, jobs = cores(), max(1, side_by_side())
     share = max(1, available // (jobs * ranks_here))
-    reason = f"auto: {available} cores / ({_count(jobs, 'job')} x {_count(ranks_here, 'rank')})"
+    reason = f"auto: {available} cores / ({_plural(jobs, 'job')} x {_plural(ranks_here, 'rank')})"
+    # The usual cap (torchrun sets it to 1), for a job alone: in a launcher's worker joblib sets it to
+    # cores / n_jobs, which does not count how many jobs there are.
+    capped = _count(os.environ.get("OMP_NUM_THREADS", "")) if jobs == 1 else None
+    if capped is not None and capped <= share:
+        return Threads(capped, f"{reason}, OMP_NUM_THREADS={capped}")
     if not sample or share == 1:
         return Threads(share, reason)
-    idle = idle_cores()
+    cpus = len(os.sched_getaffinity(0))
+    idle = idle_cores() * min(1.0, available / cpus)  # in cores, as `cores()` counts them
     count = max(1, min(share, math.floor(idle + 0.5)))
     return Threads(count, f"{reason}, {idle:.1f} idle")
 
 
-def _count(number: int, noun: str) -> str:
+def _plural(number: int, noun: str) -> str:
     return f"{number} {noun}{'s' if number > 1 else ''}"
 
 
@@ -193,13 +207,15 @@ def rank_problems(devices: int, device: torch.device) -> list[str]:
     if device.type != "cpu" or devices == 1:
         return []
     jobs = side_by_side()
+    if jobs == ELSEWHERE:  # each job on machines of its own: their allocations decide
+        return []
     ranks, available = devices * jobs, cores()
     sharing_note = f" ({jobs} jobs at once x {devices} ranks)" if jobs > 1 else ""
     fits = max(1, available // jobs)
     if ranks > available:
         return [
             f"trainer.devices={devices}: {ranks} CPU processes{sharing_note} on {available} cores; at most "
-            f"trainer.devices={fits} fits{' (or run fewer jobs at once)' if jobs > 1 else ''}"
+            f"trainer.devices={fits} fits{FEWER_AT_ONCE if jobs > 1 else ''}"
         ]
     memory = available_memory()
     if memory is not None and ranks * RANK_MEMORY > memory:

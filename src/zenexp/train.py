@@ -105,14 +105,14 @@ def train(
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     device = resolve_device(trainer.device)
+    if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
+        return finished
     recorded = provenance.recorded_threads(output_dir) if resume else None
     # A job's Slurm tasks each choose for themselves: from their allocation alone, not from a moment's load,
     # so that every rank takes the same count.
     threads = machine.choose_threads(
         trainer.num_threads, trainer.devices, recorded, sample=parallel.slurm_tasks() is None
     )
-    if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
-        return finished
 
     def job() -> tuple[object, ...]:
         """What a spawned rank needs: copies of the model and factories as built here (on the CPU)."""

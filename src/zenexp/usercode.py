@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing.spawn
 import os
+import reprlib
 import shlex
 import site
 import sys
@@ -23,6 +24,7 @@ from zenexp.errors import UserError
 from zenexp.schema import plain, targets
 
 MAIN = "__main__"  # what is recorded for a script that has no file (an interactive session)
+RUN_MODULE = "-m "  # recorded before a module or package that `python -m` ran: `-m mypkg`
 
 
 # ---- where an option came from -----------------------------------------------------------------------------
@@ -103,18 +105,19 @@ def main_script() -> str:
 
 
 def this_script() -> str:
-    """This process's `__main__`: its script's absolute path, the module `python -m` ran, or `__main__` where
-    it has no file (an interactive session)."""
+    """This process's `__main__`: its script's absolute path, `-m NAME` for the module or package `python -m`
+    ran, or `__main__` where it has no file (an interactive session)."""
     main = sys.modules[MAIN]
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name:
-        return str(spec.name)
+        return f"{RUN_MODULE}{str(spec.name).removesuffix('.__main__')}"
     file = getattr(main, "__file__", None)
     return os.path.abspath(file) if file else MAIN
 
 
 def is_zenexp_itself(name: str) -> bool:
     """Whether `main_script()` is zenexp's own command (`python -m zenexp`, the `zenexp` console script)."""
+    name = name.removeprefix(RUN_MODULE)
     return name.partition(".")[0] == "zenexp" or Path(name).name == "zenexp"
 
 
@@ -125,10 +128,11 @@ def registration(run_file: Path, choice: str, where: Any) -> str:
     """`registered_by[choice]` as a run directory holds it: a module's name or a script's path, checked (a run
     directory may come from anyone; zenexp only ever names what it holds, never imports or runs it)."""
     script = isinstance(where, str) and where.startswith("/") and where.isprintable()
-    module = isinstance(where, str) and all(part.isidentifier() for part in where.split("."))
-    if not (script or module):
+    module = isinstance(where, str) and _dotted(where.removeprefix(RUN_MODULE))
+    if not (script or module) or not (choice.isprintable() and "=" in choice):
         raise UserError(
-            f"{run_file}: registered_by[{choice!r}] is not a module or script name; the file is damaged"
+            f"{run_file}: registered_by holds {reprlib.repr(choice)}: {reprlib.repr(where)}, not an option "
+            f"(group=option) and the module or script that registered it; the file is damaged"
         )
     return str(where)
 
@@ -137,6 +141,11 @@ def not_registered(run_dir: Path, choice: str, where: str, command: str, started
     """Why a run's option is not in the store now, and what to run instead: `where` registered it (checked by
     `registration`); `started` is the run's recorded command line (`sys.argv`), as its run.json holds it."""
     shown_run = shlex.quote(str(run_dir))
+    if where.startswith(RUN_MODULE):
+        return (
+            f"{run_dir} used {choice}, which python {where} registers; run it through that: "
+            f"python {where} {command} {shown_run}"
+        )
     if where.startswith("/"):
         script = _shown(where)
         return (
@@ -161,6 +170,10 @@ def not_registered(run_dir: Path, choice: str, where: str, command: str, started
         f"{run_dir} used {choice}, which the script it was started with registers ({started_script}, as "
         f"run.json's command says); run it through that script: python {started_script} {command} {shown_run}"
     )
+
+
+def _dotted(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
 
 
 def _started_script(started: Any) -> str | None:

@@ -80,7 +80,7 @@ class GridSweeper(BasicSweeper):
             )
             for first, batch in runs(todo, self.max_batch_size):
                 try:
-                    with machine.sharing(at_once):
+                    with machine.sharing(at_once, sweep_dir):
                         returns.append(self.launcher.launch(batch, initial_job_idx=first))
                 except Exception as error:  # noqa: BLE001  (a launcher lost a job: the others have run)
                     log.error("jobs %d to %d: the launcher failed: %s", first, first + len(batch) - 1, error)
@@ -229,7 +229,7 @@ if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  
             sweep_dir.mkdir(parents=True, exist_ok=True)
             saved = [*hydra_overrides(search.config), *arguments]
             at_once = machine.jobs_at_once(search.config.hydra.launcher, search.n_jobs)
-            with refusing(), rundir.in_use(sweep_dir, "sweep"), machine.sharing(at_once):
+            with refusing(), rundir.in_use(sweep_dir, "sweep"), machine.sharing(at_once, sweep_dir):
                 if not (sweep_dir / rundir.SWEEP_FILE).is_file():
                     ledger.write(sweep_dir, Ledger(saved, "search", [], search.n_trials))
                     return super().sweep(arguments)
