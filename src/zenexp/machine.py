@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 
+from zenexp import parallel
 from zenexp.provenance import MAX_THREADS
 
 JOBS_AT_ONCE = "ZENEXP_JOBS_AT_ONCE"
@@ -207,7 +208,8 @@ def rank_problems(devices: int, device: torch.device) -> list[str]:
     if device.type != "cpu" or devices == 1:
         return []
     jobs = side_by_side()
-    if jobs == ELSEWHERE:  # each job on machines of its own: their allocations decide
+    # Each job on machines of its own, or ranks that are Slurm's tasks: Slurm placed them.
+    if jobs == ELSEWHERE or parallel.slurm_tasks() is not None:
         return []
     ranks, available = devices * jobs, cores()
     sharing_note = f" ({jobs} jobs at once x {devices} ranks)" if jobs > 1 else ""

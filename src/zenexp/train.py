@@ -108,10 +108,11 @@ def train(
     if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
         return finished
     recorded = provenance.recorded_threads(output_dir) if resume else None
-    # A job's Slurm tasks each choose for themselves: from their allocation alone, not from a moment's load,
-    # so that every rank takes the same count.
+    # A job's Slurm tasks each choose for themselves, within the CPUs Slurm gave each task, and from those
+    # alone (not from a moment's load), so that every rank takes the same count.
+    tasks = parallel.slurm_tasks() is not None
     threads = machine.choose_threads(
-        trainer.num_threads, trainer.devices, recorded, sample=parallel.slurm_tasks() is None
+        trainer.num_threads, 1 if tasks else trainer.devices, recorded, sample=not tasks
     )
 
     def job() -> tuple[object, ...]:
