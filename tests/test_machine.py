@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICK, cli, in_process, run, run_dirs
+from tests.conftest import QUICK, in_process, run
 from zenexp import machine
 from zenexp.machine import TORCH_DEFAULT_THREADS, choose_threads
 from zenexp.provenance import read_run_file
@@ -87,20 +87,6 @@ def test_a_run_records_the_count_auto_chose_and_a_rerun_takes_it(
     log = (result.output_dir / "zenexp.log").read_text()
     assert f"torch threads {threads} (auto: {machine.cores()} cores / (1 job x 1 rank)" in log
     assert rerun_overrides(result.output_dir)[-1] == f"trainer.num_threads={threads}"
-
-
-@pytest.mark.slow
-def test_jobs_a_joblib_sweep_runs_at_once_share_the_cores(
-    in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    done = cli("-m", "hydra/launcher=joblib", "seed=0,1", *QUICK, "tracker.mode=disabled")
-    assert done.returncode == 0, done.stderr
-    jobs = run_dirs(in_tmp_path / "multirun")
-    assert len(jobs) == 2
-    for job in jobs:  # in joblib's worker processes, which the sweep's setting reached
-        assert read_run_file(job)["threads"] == max(1, machine.cores() // 2)
-        assert "cores / (2 jobs x 1 rank)" in (job / "zenexp.log").read_text()
 
 
 @pytest.mark.parametrize(
