@@ -30,19 +30,9 @@ TINY = [
     "tracker.mode=disabled",
 ]
 
-# A model (a class and a function, in both typed forms), a dataset loader and a preset, all defined in the script
-# itself: their targets are `__main__.Wide`, `__main__.tiny`, `__main__.noise`.
-SCRIPT = '''
-import torch
-from hydra_zen import builds, hydrated_dataclass, store
-from torch import nn
-
-import zenexp.cli
-from zenexp.configs import IMAGE_SHAPE, NUM_CLASSES, preset
-from zenexp.data import ImageData
-
-
-class Wide(nn.Sequential):
+# A model as a class (configured with builds()) and as a function (with @hydrated_dataclass), the same in the
+# script and in the module below.
+MODELS = """class Wide(nn.Sequential):
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32) -> None:
         channels, height, width_px = image_shape
         super().__init__(nn.Flatten(), nn.Linear(channels * height * width_px, width), nn.ReLU(), nn.Linear(width, num_classes))
@@ -58,7 +48,21 @@ class TinyConf:
     image_shape: tuple[int, int, int] = IMAGE_SHAPE
     num_classes: int = NUM_CLASSES
     hidden: int = 8
+"""
 
+# A model (a class and a function, in both typed forms), a dataset loader and a preset, all defined in the script
+# itself: their targets are `__main__.Wide`, `__main__.tiny`, `__main__.noise`.
+SCRIPT = '''
+import torch
+from hydra_zen import builds, hydrated_dataclass, store
+from torch import nn
+
+import zenexp.cli
+from zenexp.configs import IMAGE_SHAPE, NUM_CLASSES, preset
+from zenexp.data import ImageData
+
+
+{MODELS}
 
 def noise(size: int = 64) -> ImageData:
     """Random 8x8 images of 10 classes."""
@@ -79,7 +83,7 @@ store(preset(dataset="script_noise", model="script_wide", optim="adam"), group="
 
 if __name__ == "__main__":
     zenexp.cli.main()
-'''
+'''.replace("{MODELS}", MODELS)
 
 # The same script, but it starts zenexp whenever it is imported.
 UNGUARDED = SCRIPT.replace('if __name__ == "__main__":\n', "if True:\n")
@@ -92,28 +96,12 @@ from torch import nn
 from zenexp.configs import IMAGE_SHAPE, NUM_CLASSES, preset
 
 
-class Wide(nn.Sequential):
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32) -> None:
-        channels, height, width_px = image_shape
-        super().__init__(nn.Flatten(), nn.Linear(channels * height * width_px, width), nn.ReLU(), nn.Linear(width, num_classes))
-
-
-def tiny(image_shape: tuple[int, int, int], num_classes: int, hidden: int = 8) -> nn.Sequential:
-    channels, height, width = image_shape
-    return nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-
-
-@hydrated_dataclass(tiny, hydra_convert="all")
-class TinyConf:
-    image_shape: tuple[int, int, int] = IMAGE_SHAPE
-    num_classes: int = NUM_CLASSES
-    hidden: int = 8
-
+{MODELS}
 
 store(TinyConf(), group="model", name="module_tiny")
 store(builds(Wide, image_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, populate_full_signature=True, hydra_convert="all"), group="model", name="module_wide")
 store(preset(dataset="digits", model="module_wide", optim="adam"), group="experiment", name="module_preset", package="_global_")
-"""
+""".replace("{MODELS}", MODELS)
 
 # As the README's: no `__main__` guard, which a job needs only to import a script that defines its configs.
 ENTRY_POINT = "import my_models\nfrom zenexp.cli import main\n\nmain()\n"
