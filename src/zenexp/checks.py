@@ -45,7 +45,7 @@ from omegaconf.errors import (
 )
 
 from zenexp import data, machine, parallel, rundir, usercode
-from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf, Words
+from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -67,6 +67,7 @@ from zenexp.schema import (
     targets,
     type_name,
     type_word,
+    words,
 )
 from zenexp.tracking import tracker_problems
 from zenexp.train import resolve_device
@@ -550,10 +551,9 @@ def _check_value(path: str, value: Any, hint_args: tuple[Any, ...]) -> Iterator[
         if any(not _in_bounds(item, metadata) for item in items):
             yield f"{path}={items}: expected each value {describe_bounds(metadata)}"
         return
-    words = next((item.allowed for item in metadata if isinstance(item, Words)), ())
-    expected = f"{type_word(annotation)} {describe_bounds(metadata)}" + "".join(f" or {w}" for w in words)
-    if isinstance(value, str) and words:
-        if value not in words:
+    expected = f"{type_word(annotation)} {describe_bounds(metadata)}"
+    if isinstance(value, str) and (allowed := words(metadata)):
+        if value not in allowed:
             quoted = " (a number without quotes)" if value.strip().isdigit() else ""
             yield f"{path}={value!r}: expected {expected}{quoted}"
     elif isinstance(value, float) and not math.isfinite(value):

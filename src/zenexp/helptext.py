@@ -10,8 +10,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
-from zenexp.configs import SLOTS, Fixed, MainConfig, Words
-from zenexp.schema import HYDRA_KEYS, describe_bounds, options
+from zenexp.configs import SLOTS, Fixed, MainConfig
+from zenexp.schema import HYDRA_KEYS, describe_bounds, options, words
 
 GROUPS = ("model", "dataset", "optim", "scheduler")
 PRESETS = "experiment"
@@ -79,10 +79,9 @@ def _fields(node: DictConfig, prefix: str) -> list[tuple[str, str, str, str]]:
         if Fixed in extras:
             rows.append((path, "fixed", default, "what the dataset holds; the models read it"))
         else:
-            words = "".join(f" or {w}" for extra in extras if isinstance(extra, Words) for w in extra.allowed)
-            if words:  # `int | str`, the str one of the words: shown as `int ... or auto`
+            if words(extras):  # `int | str`, the str one of the words: shown as `int ... or auto`
                 base = next(t for t in get_args(base) if t is not str)
-            rows.append((path, f"{_type_label(base)} {describe_bounds(extras)}{words}".strip(), default, doc))
+            rows.append((path, f"{_type_label(base)} {describe_bounds(extras)}".strip(), default, doc))
     return rows
 
 

@@ -16,6 +16,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
+from zenexp.configs import Words
+
 CONFIG_NAME = "zenexp"
 HYDRA_KEYS = {"defaults", "hydra"}  # MainConfig fields that Hydra reads
 TARGET_KEYS = ("_target_", "_zen_target")
@@ -157,10 +159,17 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
 
 
 def describe_bounds(metadata: Sequence[Any]) -> str:
-    """The bounds in `Annotated` metadata as text, e.g. ">= 0 and < 1"."""
-    return " and ".join(
+    """The bounds in `Annotated` metadata as text, e.g. ">= 0 and < 1", and the words the field also takes
+    (">= 0 and <= 1024 or auto")."""
+    described = " and ".join(
         f"{BOUNDS[type(bound)][1]} {getattr(bound, BOUNDS[type(bound)][2])}" for bound in bounds(metadata)
     )
+    return described + "".join(f" or {word}" for word in words(metadata))
+
+
+def words(metadata: Sequence[Any]) -> tuple[str, ...]:
+    """The words a number field also takes (`Words` in its `Annotated` metadata)."""
+    return next((item.allowed for item in metadata if isinstance(item, Words)), ())
 
 
 def bounds(metadata: Sequence[Any]) -> Iterator[Any]:
