@@ -19,8 +19,7 @@ def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
     assert loaded.train_images.shape == (90, 3, 32, 32)
     assert loaded.val_images.shape == (10, 3, 32, 32)  # the default val_fraction, 0.1, of the training files
     assert loaded.test_images.shape == (20, 3, 32, 32)
-    assert loaded.train_images.dtype == torch.float32
-    assert -1.0 <= loaded.train_images.min() and loaded.train_images.max() <= 1.0
+    assert isinstance(loaded.train_images, torch.Tensor) and loaded.train_images.dtype == torch.uint8
     assert loaded.test_labels.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
     assert sorted(loaded.train_labels.tolist() + loaded.val_labels.tolist()) == sorted(list(range(10)) * 10)
     assert loaded.classes[:3] == ("plane", "car", "bird")
@@ -70,9 +69,10 @@ def test_digits_split_three_ways_fixed_disjoint_and_seeded() -> None:
         assert sum(row in set(rows["train"]) for row in rows[held_out]) < 5
     assert sum(row in set(rows["val"]) for row in rows["test"]) < 5
     # The test images are those of the two-way split before validation existed: old test figures still compare.
-    pixels = torch.from_numpy(load_digits(return_X_y=True)[0]).reshape(-1, 1, 8, 8).float()
+    pixels = torch.from_numpy(load_digits(return_X_y=True)[0]).reshape(-1, 1, 8, 8)
     order = torch.randperm(1797, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(((pixels / 16 - 0.5) / 0.5)[order[:359]], first.test_images)
+    assert torch.equal(pixels[order[:359]].to(torch.uint8), first.test_images)
+    assert first.scale == 16.0
 
 
 def test_fake_has_the_asked_shape_and_classes() -> None:

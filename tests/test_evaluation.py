@@ -65,7 +65,7 @@ def test_eval_of_the_last_checkpoint_and_on_files_moved_elsewhere(in_tmp_path: P
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["optim.lr=0.1"], "only dataset.root, dataset.download, trainer.device"),
+        (["optim.lr=0.1"], "only dataset.root, dataset.download, dataset.in_memory, trainer.device"),
         (["dataset.split_seed=1"], "the model and the test split are the run's own"),
         (["hydra.job.env_set.X=1"], "only dataset.root"),
         (["--checkpoint", "middle"], "invalid choice: 'middle'"),

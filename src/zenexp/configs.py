@@ -4,7 +4,7 @@
 its CNN, its SGD settings and batch size are the defaults, and its YAML exercises are done here in Python.
 
 Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake,
-optim = sgd | adam, scheduler = none | step | cosine, experiment = lesson | lesson_fake (presets). `trainer`, `tracker` and `seed` are plain
+optim = sgd | adam, scheduler = none | step | cosine, augment = none | flip_crop, experiment = lesson | lesson_fake (presets). `trainer`, `tracker` and `seed` are plain
 fields of `MainConfig`.
 
 Configs declare their fields (`@hydrated_dataclass` or `@dataclass`), so mypy checks a user's edits and
@@ -20,6 +20,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import torch
+import torchvision.transforms.v2 as v2
 from annotated_types import Ge, Gt, Interval
 from hydra.core.config_store import ConfigStore
 from hydra_zen import builds, hydrated_dataclass, store
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     DatasetConfig = PartialBuilds[Callable[..., data.ImageData]]
     OptimConfig = PartialBuilds[Callable[..., torch.optim.Optimizer]]
     SchedulerConfig = PartialBuilds[Callable[..., LRScheduler]]
+    AugmentConfig = Builds[Callable[..., Callable[[torch.Tensor], torch.Tensor]]]
 
 else:
 
@@ -65,7 +67,7 @@ else:
             return cls
 
     PartialTargets = Targets
-    ModelConfig = DatasetConfig = OptimConfig = SchedulerConfig = Any
+    ModelConfig = DatasetConfig = OptimConfig = SchedulerConfig = AugmentConfig = Any
 
 
 # The dataset's shape and class count, read by the models through interpolation.
@@ -110,6 +112,13 @@ ValFraction = Annotated[
 SplitSeed = Annotated[int, Seed, Doc("seed of the fixed split into training, validation and test images")]
 FixedShape = Annotated[tuple[int, int, int], Fixed, Doc("channels, height, width (what the files hold)")]
 FixedClasses = Annotated[int, Fixed, Doc("number of classes (what the files hold)")]
+InMemory = Annotated[
+    bool | None,
+    Doc(
+        "true: hold the images in memory (uint8); false: read them per batch (trainer.loader_workers); "
+        "null: in memory when they take at most half the memory available"
+    ),
+]
 
 
 # ---- model ----------------------------------------------------------------------------------------------
@@ -191,6 +200,7 @@ class DigitsConf(PartialTargets[Callable[..., data.ImageData]]):
     split_seed: SplitSeed = 0
     image_shape: FixedShape = (1, 8, 8)
     num_classes: FixedClasses = 10
+    in_memory: InMemory = None
 
 
 @hydrated_dataclass(data.cifar10, zen_partial=True, hydra_convert="all")
@@ -203,6 +213,7 @@ class CIFAR10Conf(PartialTargets[Callable[..., data.ImageData]]):
     split_seed: SplitSeed = 0
     image_shape: FixedShape = (3, 32, 32)
     num_classes: FixedClasses = 10
+    in_memory: InMemory = None
 
 
 @hydrated_dataclass(data.mnist, zen_partial=True, hydra_convert="all")
@@ -215,6 +226,7 @@ class MNISTConf(PartialTargets[Callable[..., data.ImageData]]):
     split_seed: SplitSeed = 0
     image_shape: FixedShape = (1, 28, 28)
     num_classes: FixedClasses = 10
+    in_memory: InMemory = None
 
 
 @hydrated_dataclass(data.fake, zen_partial=True, hydra_convert="all")
@@ -226,6 +238,7 @@ class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
     test_size: Annotated[int, Ge(1), Doc("number of test images")] = 200
     image_shape: Annotated[tuple[int, int, int], Ge(1), Doc("channels, height, width")] = (3, 32, 32)
     num_classes: Annotated[int, Ge(2), Doc("number of classes")] = 10
+    in_memory: InMemory = None
 
 
 # ---- optim ----------------------------------------------------------------------------------------------
@@ -279,6 +292,42 @@ class CosineConf(PartialTargets[type[CosineAnnealingLR]]):
     eta_min: Annotated[float, Ge(0), Doc("the last learning rate")] = 0.0
 
 
+# ---- augment --------------------------------------------------------------------------------------------
+# Transforms of each training image (torchvision.transforms.v2) before it is normalised; never of validation
+# or test images. zenexp.augment seeds them per step, so a resumed run draws what an uninterrupted one drew.
+
+
+# No augmentation (the default).
+NoAugmentConf = builds(v2.Identity)
+
+
+@hydrated_dataclass(v2.RandomCrop, hydra_convert="all")
+class RandomCropConf(Targets[type[v2.RandomCrop]]):
+    """A random crop of `size` from the image padded by `padding` pixels (zeros) on each side."""
+
+    size: Annotated[list[int], Doc("height, width of the crop (the dataset's image size)")] = field(
+        default_factory=lambda: [II("dataset.image_shape.1"), II("dataset.image_shape.2")]
+    )
+    padding: Annotated[int, Ge(0), Doc("pixels added on each side before cropping")] = 4
+
+
+@hydrated_dataclass(v2.RandomHorizontalFlip)
+class HorizontalFlipConf(Targets[type[v2.RandomHorizontalFlip]]):
+    """Flip the image left to right with probability `p`."""
+
+    p: Annotated[float, Interval(ge=0, le=1), Doc("probability of flipping")] = 0.5
+
+
+@hydrated_dataclass(v2.Compose)
+class FlipCropConf(Targets[type[v2.Compose]]):
+    """The standard CIFAR recipe: a random crop of the image's own size after padding by 4, then a random
+    horizontal flip (`augment.transforms.0.padding=2` changes the padding)."""
+
+    transforms: Annotated[list[Any], Doc("the transforms, applied in order")] = field(
+        default_factory=lambda: [RandomCropConf(), HorizontalFlipConf()]
+    )
+
+
 # ---- trainer and tracker --------------------------------------------------------------------------------
 # Settings, not builders: each targets its own class, so the task receives a typed instance.
 
@@ -325,6 +374,16 @@ class TrainerConf:
             "(the count used is recorded in run.json)"
         ),
     ] = "auto"
+    # auto: half this job's share of the cores (zenexp.loading.workers_for).
+    loader_workers: Annotated[
+        ThreadCount,
+        Interval(ge=0, le=64),
+        Words(("auto",)),
+        Doc(
+            "processes that read images per batch (a dataset not held in memory), and read a folder into "
+            "memory; 0: the training process itself; auto: half this job's share of the cores, at most 8"
+        ),
+    ] = "auto"
     precision: Annotated[Precision, Doc("fp32, or bf16 mixed precision (autocast)")] = Precision.fp32
     compile: Annotated[bool, Doc("torch.compile the model: slow first steps, faster after")] = False
     early_stop_patience: Annotated[
@@ -368,7 +427,7 @@ class TrackerConf:
 # zenexp's first Hydra callback; building it resolves the guard that checks the whole job (zenexp.checks).
 GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
 # The slots of an experiment, each a config group, with the option an empty slot takes.
-SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd", "scheduler": "none"}
+SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd", "scheduler": "none", "augment": "none"}
 
 
 def slot_defaults(filled: set[str]) -> list[Any]:
@@ -381,7 +440,8 @@ def slot_defaults(filled: set[str]) -> list[Any]:
 
 @dataclass
 class MainConfig:
-    """The whole experiment: one config in each slot (dataset, model, optim, scheduler), plus trainer, tracker and seed.
+    """The whole experiment: one config in each slot (dataset, model, optim, scheduler, augment), plus trainer,
+    tracker and seed.
 
     Leave a slot empty for its group's default, or fill it with a config of that group's kind, e.g.
     `MainConfig(model=LargeConf(hidden=64), optim=AdamConf(lr=0.01))`: what is filled in is what runs.
@@ -392,6 +452,7 @@ class MainConfig:
     model: ModelConfig = MISSING
     optim: OptimConfig = MISSING
     scheduler: SchedulerConfig = MISSING
+    augment: AugmentConfig = MISSING
     trainer: TrainerConf = field(default_factory=TrainerConf)
     tracker: TrackerConf = field(default_factory=TrackerConf)
     seed: Annotated[int, Seed, Doc("seeds the model's initial weights and the batch order")] = 0
@@ -486,6 +547,10 @@ scheduler_store = store(group="scheduler", provider=ZENEXP)
 scheduler_store(NoSchedulerConf(), name="none")
 scheduler_store(StepConf(), name="step")
 scheduler_store(CosineConf(), name="cosine")
+
+augment_store = store(group="augment", provider=ZENEXP)
+augment_store(NoAugmentConf(), name="none")
+augment_store(FlipCropConf(), name="flip_crop")
 
 store(MainConfig(), name="zenexp")
 

@@ -1,16 +1,18 @@
-"""Datasets, loaded once into memory as normalised float tensors.
+"""Datasets: what each split holds, as stored (uint8 pixels), in memory or read one image at a time.
 
 Every loader returns an `ImageData` with three splits: training, validation (every choice made during training:
-the best checkpoint, early stopping, a search's objective) and test (reported once, at the end). The training
-loop slices batches from its tensors, so no image is decoded or transformed per step. torchvision and scikit-learn are imported only by the loader that needs them.
+the best checkpoint, early stopping, a search's objective) and test (reported once, at the end). Images stay
+as their stored bytes; `zenexp.loading` turns each batch into normalised floats on the training device.
+torchvision and scikit-learn are imported only by the loader that needs them.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -40,25 +42,40 @@ TITLES = {"cifar10": "CIFAR-10", "mnist": "MNIST"}
 CIFAR10_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
+class Images(Protocol):
+    """A split's images one at a time: `images[i]` is C x H x W. A tensor of N images is one (in memory); a
+    folder of files read per image is another (`zenexp.folders`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
 class ImageData:
-    """Training, validation and test splits: images are N x C x H x W float32 in [-1, 1], labels int64."""
+    """Training, validation and test splits: images and their int64 labels.
 
-    train_images: torch.Tensor
+    Images are uint8 pixels as stored (normalised per batch: `pixel / scale`, then mean 0.5 and std 0.5, as the
+    lesson's transform does), or float images used as they are (a loader that normalises for itself).
+    `in_memory` is the dataset's `in_memory` setting: None lets `zenexp.loading` choose by size.
+    """
+
+    train_images: Images
     train_labels: torch.Tensor
-    val_images: torch.Tensor
+    val_images: Images
     val_labels: torch.Tensor
-    test_images: torch.Tensor
+    test_images: Images
     test_labels: torch.Tensor
     classes: tuple[str, ...]
+    scale: float = 255.0
+    in_memory: bool | None = None
 
-    def to(self, device: torch.device) -> ImageData:
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if f.name != "classes"}
-        return ImageData(**moved, classes=self.classes)
-
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(self, name: str) -> tuple[Images, torch.Tensor]:
         """`name` is train, val or test: its images and labels."""
         return getattr(self, f"{name}_images"), getattr(self, f"{name}_labels")
+
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_images[0].shape)
 
 
 def held_out(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,9 +93,12 @@ def carve_validation(
     return images[train], labels[train], images[val], labels[val]
 
 
-def _normalise(pixels: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
-    """Scale to [0, 1] and normalise with mean 0.5 and std 0.5, as the lesson's transform does (the course lesson 《6. 开展和记录实验》)."""
-    return (pixels.float() / max_value - 0.5) / 0.5
+def normalise(images: torch.Tensor, scale: float) -> torch.Tensor:
+    """uint8 pixels scaled to [0, 1], then normalised with mean 0.5 and std 0.5, as the lesson's transform does
+    (the course lesson 《6. 开展和记录实验》); float images as they are."""
+    if images.dtype != torch.uint8:
+        return images
+    return (images.float() / scale - 0.5) / 0.5
 
 
 def _labels(values: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -87,7 +107,7 @@ def _labels(values: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def _check_facts(option: str, data: ImageData, image_shape: Sequence[int], num_classes: int) -> ImageData:
     """The data is what the config says it is (the models were built from the config's numbers)."""
-    held = (tuple(data.train_images.shape[1:]), len(data.classes))
+    held = (data.image_shape(), len(data.classes))
     if held != (tuple(image_shape), num_classes):
         raise UserError(
             f"dataset={option}: the files hold {held[1]} classes of {list(held[0])} images, but the config says "
@@ -102,19 +122,28 @@ def digits(
     split_seed: int = 0,
     image_shape: Sequence[int] = (1, 8, 8),
     num_classes: int = 10,
+    in_memory: bool | None = None,
 ) -> ImageData:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images), split three ways by one seeded
     permutation: the test images first, then the validation images (each a fraction of all images)."""
     from sklearn.datasets import load_digits
 
     pixels, labels = load_digits(return_X_y=True)
-    images = _normalise(torch.from_numpy(pixels).reshape(-1, 1, 8, 8), max_value=16.0)
+    images = torch.from_numpy(pixels.astype(np.uint8)).reshape(-1, 1, 8, 8)  # values 0 to 16
     test, rest = held_out(len(images), test_fraction, split_seed)
     n_val = round(len(images) * val_fraction)
     val, train = rest[:n_val], rest[n_val:]
     targets = _labels(labels)
     loaded = ImageData(
-        images[train], targets[train], images[val], targets[val], images[test], targets[test], DIGIT_NAMES
+        images[train],
+        targets[train],
+        images[val],
+        targets[val],
+        images[test],
+        targets[test],
+        DIGIT_NAMES,
+        scale=16.0,
+        in_memory=in_memory,
     )
     return _check_facts("digits", loaded, image_shape, num_classes)
 
@@ -182,6 +211,7 @@ def cifar10(
     split_seed: int = 0,
     image_shape: Sequence[int] = (3, 32, 32),
     num_classes: int = 10,
+    in_memory: bool | None = None,
 ) -> ImageData:
     """CIFAR-10 from its python-pickle batches in `<root>/cifar-10-batches-py` (torchvision's layout);
     validation is a seeded `val_fraction` of the training batches."""
@@ -197,24 +227,47 @@ def cifar10(
         except OSError as error:
             raise UserError(f"dataset=cifar10: download to {folder.parent} failed: {error}") from error
 
-    def read(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def read(name: str) -> tuple[np.ndarray, list[int]]:
         try:
             with open(folder / name, "rb") as file:
                 batch = _ArraysOnly(file, encoding="latin1").load()
-            images = torch.from_numpy(np.asarray(batch["data"], dtype=np.uint8)).reshape(-1, 3, 32, 32)
-            return _normalise(images), _labels(batch["labels"])
+            return np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32), list(batch["labels"])
         except Exception as error:  # noqa: BLE001  (a damaged or foreign file: pickle and numpy raise many kinds)
             raise UserError(f"dataset=cifar10: {folder / name} is not a CIFAR-10 batch ({error})") from error
 
-    train = [read(name) for name in names[:-1]]
-    test_images, test_labels = read(names[-1])
-    train_and_val = carve_validation(
-        torch.cat([images for images, _ in train]),
-        torch.cat([labels for _, labels in train]),
-        val_fraction,
-        split_seed,
+    # Each training batch is written straight to its place in the seeded split (validation first, then
+    # training), so the two splits are views of one tensor: the pixels are held once, as their stored bytes.
+    # The batches are equal (10,000 images each); the first says how many there are in all.
+    pixels, batch_labels = read(names[0])
+    per_batch = len(pixels)
+    count = per_batch * (len(names) - 1)
+    val, train = held_out(count, val_fraction, split_seed)
+    place = torch.empty(count, dtype=torch.int64)
+    place[torch.cat([val, train])] = torch.arange(count)
+    images = torch.empty(count, 3, 32, 32, dtype=torch.uint8)
+    labels = torch.empty(count, dtype=torch.int64)
+    for number, name in enumerate(names[:-1]):
+        if number:
+            pixels, batch_labels = read(name)
+        if len(pixels) != per_batch or len(batch_labels) != per_batch:
+            raise UserError(
+                f"dataset=cifar10: {folder / name} holds {len(pixels)} images and {len(batch_labels)} labels; "
+                f"CIFAR-10's training batches hold {per_batch} of each, as {folder / names[0]} does"
+            )
+        rows = place[number * per_batch : (number + 1) * per_batch]
+        images[rows], labels[rows] = torch.from_numpy(pixels), _labels(batch_labels)
+    test_pixels, test_labels = read(names[-1])
+    n_val = len(val)
+    loaded = ImageData(
+        images[n_val:],
+        labels[n_val:],
+        images[:n_val],
+        labels[:n_val],
+        torch.from_numpy(test_pixels),
+        _labels(test_labels),
+        CIFAR10_NAMES,
+        in_memory=in_memory,
     )
-    loaded = ImageData(*train_and_val, test_images, test_labels, CIFAR10_NAMES)
     return _check_facts("cifar10", loaded, image_shape, num_classes)
 
 
@@ -225,6 +278,7 @@ def mnist(
     split_seed: int = 0,
     image_shape: Sequence[int] = (1, 28, 28),
     num_classes: int = 10,
+    in_memory: bool | None = None,
 ) -> ImageData:
     """MNIST from its idx files in `<root>/MNIST/raw`, read by torchvision; validation is a seeded
     `val_fraction` of the training files."""
@@ -238,13 +292,10 @@ def mnist(
     except OSError as error:
         raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
     train_and_val = carve_validation(
-        _normalise(train.data.unsqueeze(1)), _labels(train.targets), val_fraction, split_seed
+        train.data.unsqueeze(1), _labels(train.targets), val_fraction, split_seed
     )
     loaded = ImageData(
-        *train_and_val,
-        _normalise(test.data.unsqueeze(1)),
-        _labels(test.targets),
-        DIGIT_NAMES,
+        *train_and_val, test.data.unsqueeze(1), _labels(test.targets), DIGIT_NAMES, in_memory=in_memory
     )
     return _check_facts("mnist", loaded, image_shape, num_classes)
 
@@ -255,6 +306,7 @@ def fake(
     test_size: int = 200,
     image_shape: Sequence[int] = (3, 32, 32),
     num_classes: int = 10,
+    in_memory: bool | None = None,
 ) -> ImageData:
     """torchvision's FakeData: random images and labels, deterministic per index (test images follow the
     training ones, validation images the test ones)."""
@@ -266,7 +318,7 @@ def fake(
     def generate(size: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
         samples = FakeData(size, shape, num_classes, transform=PILToTensor(), random_offset=offset)
         images, labels = zip(*(samples[i] for i in range(size)), strict=True)
-        return _normalise(torch.stack(images)), _labels(labels)
+        return torch.stack(images), _labels(labels)
 
     train_images, train_labels = generate(train_size, 0)
     test_images, test_labels = generate(test_size, train_size)
@@ -279,4 +331,5 @@ def fake(
         test_images,
         test_labels,
         tuple(f"class_{i}" for i in range(num_classes)),
+        in_memory=in_memory,
     )

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-EVAL_BATCH_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -30,16 +29,17 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...]
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], classes: tuple[str, ...]
 ) -> Evaluation:
+    """The model's loss and predictions over `batches` of (normalised images, labels), all of one split."""
     model.eval()
-    loss = torch.zeros((), device=images.device)
-    predictions = []
-    for i in range(0, len(labels), EVAL_BATCH_SIZE):
-        logits = model(images[i : i + EVAL_BATCH_SIZE])
-        loss += F.cross_entropy(logits.float(), labels[i : i + EVAL_BATCH_SIZE], reduction="sum")
+    loss, predictions, targets = torch.zeros(()), [], []
+    for images, labels in batches:
+        logits = model(images)
+        loss = loss.to(logits.device) + F.cross_entropy(logits.float(), labels, reduction="sum")
         predictions.append(logits.argmax(1))
-    predicted = torch.cat(predictions)
+        targets.append(labels)
+    predicted, labels = torch.cat(predictions), torch.cat(targets)
     n = len(classes)
     confusion = torch.bincount(labels * n + predicted, minlength=n * n).reshape(n, n).cpu()
     per_class = confusion.diagonal().double() / confusion.sum(1).clamp(min=1)

@@ -42,13 +42,14 @@ class Progress:
             )
             self._task = self._bar.add_task(description, total=total, completed=completed, loss="-")
 
-    def update(self, done: int, loss: float) -> None:
-        """Report `done` of `total` steps, with the latest training loss."""
+    def update(self, done: int, loss: float | None = None) -> None:
+        """Report `done` of `total` steps, with the latest training loss if there is one."""
+        shown_loss = "-" if loss is None else f"{loss:.4f}"
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, loss=f"{loss:.4f}")
+            self._bar.update(self._task, completed=done, loss=shown_loss)
         elif self.shown and time.monotonic() - self._last_line >= self.interval_s:
             self._last_line = time.monotonic()
-            log.info("%s: step %d/%d, loss %.4f", self.description, done, self.total, loss)
+            log.info("%s: step %d/%d, loss %s", self.description, done, self.total, shown_loss)
 
     def __enter__(self) -> Progress:
         if self._bar is not None:

@@ -24,13 +24,13 @@ def main(folder: Path, rank: int, parent: int) -> None:
     job = pickle.loads((folder / parallel.JOB_FILE).read_bytes())
     preparation, world, port, built, trainer, seed, threads, device = job
     multiprocessing.spawn.prepare(preparation)  # the job's __main__, where a user's model may be defined
-    dataset, model, optim, scheduler = pickle.loads(built)
+    dataset, model, optim, scheduler, augment = pickle.loads(built)
     torch.use_deterministic_algorithms(True, warn_only=True)  # as rank 0 (train.make_reproducible)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     ranks = parallel.join_group(rank, world, port, device)
-    follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads, device)
+    follow(ranks, dataset, model, optim, scheduler, augment, trainer, seed, threads, device)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
 
-from zenexp import checkpoint, evaluation, machine, rundir
+from zenexp import checkpoint, evaluation, loading, machine, rundir
 from zenexp.checks import check_point, raise_problems, validate_job
 from zenexp.configs import MainConfig, TrackerConf, TrackerMode
 from zenexp.data import ImageData
@@ -35,7 +35,15 @@ task = zen(train, pre_call=[validate_job, make_reproducible], resolve_pre_call=F
 
 #: What `zenexp eval` may change: where the data is read, where the model runs, where SwanLab records.
 #: Never the model or the split: the test images must be the ones the run never chose by.
-EVAL_OVERRIDES = ("dataset.root", "dataset.download", "trainer.device", "tracker.mode", "tracker.project")
+EVAL_OVERRIDES = (
+    "dataset.root",
+    "dataset.download",
+    "dataset.in_memory",
+    "trainer.device",
+    "trainer.loader_workers",
+    "tracker.mode",
+    "tracker.project",
+)
 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunResult:
@@ -101,8 +109,9 @@ def evaluate_run(
         raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({detail})") from error
     threads = machine.choose_threads(cfg.trainer.num_threads, 1, recorded_threads(run_dir))
     with torch_threads(threads.count):
-        data: ImageData = instantiate(cfg.dataset)().to(device)
-        result = evaluation.evaluate(model.to(device), *data.split("test"), data.classes)
+        data: ImageData = instantiate(cfg.dataset)()
+        reader = loading.Reader(data, loading.choose(data, cfg.trainer.loader_workers, 1), device)
+        result = evaluation.evaluate(model.to(device), reader.normalised_batches("test"), data.classes)
     position = state["position"]
     epochs, step = position["epoch"] - 1, position["step"]  # epochs finished; steps of the model
     json_path, png = (run_dir / name for name in rundir.eval_files(checkpoint_name))

@@ -23,13 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp import checkpoint, machine, parallel, provenance, rundir
+from zenexp import checkpoint, loading, machine, parallel, provenance, rundir
+from zenexp.augment import Augmentation, Transform
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
 from zenexp.data import ImageData
 from zenexp.errors import UserError
 from zenexp.evaluation import evaluate
 from zenexp.interrupts import Interrupted, Signals, deferred_signals
+from zenexp.loading import Reader
 from zenexp.parallel import Ranks
 from zenexp.progress import Progress
 from zenexp.tracking import Recorder
@@ -96,6 +98,7 @@ def train(
     model: nn.Module,
     optim: OptimizerFactory,
     scheduler: SchedulerFactory,
+    augment: Transform,
     trainer: TrainerConf,
     tracker: TrackerConf,
     seed: int,
@@ -117,14 +120,27 @@ def train(
 
     def job() -> tuple[object, ...]:
         """What a spawned rank needs: copies of the model and factories as built here (on the CPU)."""
-        return (parallel.pickled((dataset, model, optim, scheduler)), trainer, seed, threads.count, device)
+        built = parallel.pickled((dataset, model, optim, scheduler, augment))
+        return (built, trainer, seed, threads.count, device)
 
     with parallel.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
-            follow(ranks, dataset, model, optim, scheduler, trainer, seed, threads.count, device)
+            follow(ranks, dataset, model, optim, scheduler, augment, trainer, seed, threads.count, device)
             return RunResult({}, output_dir)
         return lead(
-            ranks, device, dataset, model, optim, scheduler, trainer, tracker, seed, resume, zen_cfg, threads
+            ranks,
+            device,
+            dataset,
+            model,
+            optim,
+            scheduler,
+            augment,
+            trainer,
+            tracker,
+            seed,
+            resume,
+            zen_cfg,
+            threads,
         )
 
 
@@ -135,6 +151,7 @@ def lead(
     model: nn.Module,
     optim: OptimizerFactory,
     scheduler: SchedulerFactory,
+    augment: Transform,
     trainer: TrainerConf,
     tracker: TrackerConf,
     seed: int,
@@ -147,8 +164,7 @@ def lead(
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
     device = parallel.rank_device(device, ranks)
-    data = dataset().to(device)  # once: batches are sliced on the device
-    model.to(device)
+    reader, augmentation = prepare(dataset(), model, augment, trainer, ranks, seed, device)
     optimizer = optim(model.parameters())
     schedule = scheduler(optimizer)
     checkpoints = output_dir / CHECKPOINT_DIR
@@ -194,9 +210,9 @@ def lead(
         log.info(
             "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d (%s)%s",
             type(model).__name__,
-            len(data.train_labels),
-            "x".join(map(str, data.train_images.shape[1:])),
-            len(data.val_labels),
+            reader.count("train"),
+            "x".join(map(str, reader.image_shape)),
+            reader.count("val"),
             trainer.epochs,
             "" if trainer.epochs == 1 else "s",
             device,
@@ -229,16 +245,26 @@ def lead(
             while position.epoch <= trainer.epochs and not position.stopped_early:
                 learning_rate = optimizer.param_groups[0]["lr"]
                 speed = train_epoch(
-                    trained, optimizer, data, trainer, ranks, position, recorder, save, interrupted, stop
+                    trained,
+                    optimizer,
+                    reader,
+                    augmentation,
+                    trainer,
+                    ranks,
+                    position,
+                    recorder,
+                    save,
+                    interrupted,
+                    stop,
                 )
                 if end_epoch(
-                    network, schedule, data, trainer, ranks, position, recorder, learning_rate, speed
+                    network, schedule, reader, trainer, ranks, position, recorder, learning_rate, speed
                 ):
                     save(BEST)
                 save()
             # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
             model.load_state_dict(checkpoint.read(checkpoints / BEST, to_resume=False)["model"])
-            test = evaluate(network, *data.split("test"), data.classes)
+            test = evaluate(network, reader.normalised_batches("test"), reader.classes)
             rundir.save_torch(output_dir / "model.pt", model.state_dict())
             metrics = {
                 **position.metrics,
@@ -284,6 +310,7 @@ def follow(
     model: nn.Module,
     optim: OptimizerFactory,
     scheduler: SchedulerFactory,
+    augment: Transform,
     trainer: TrainerConf,
     seed: int,
     threads: int,
@@ -292,8 +319,7 @@ def follow(
     """A rank other than 0: from rank 0's state, train this rank's shard of each batch, in step with the
     other ranks, until they stop; record nothing."""
     device = parallel.rank_device(device, ranks)
-    data = dataset().to(device)
-    model.to(device)
+    reader, augmentation = prepare(dataset(), model, augment, trainer, ranks, seed, device)
     optimizer = optim(model.parameters())
     schedule = scheduler(optimizer)
     start: dict[str, Any] = ranks.from_rank_0(dict)
@@ -322,9 +348,19 @@ def follow(
         while position.epoch <= trainer.epochs and not position.stopped_early:
             learning_rate = optimizer.param_groups[0]["lr"]
             speed = train_epoch(
-                trained, optimizer, data, trainer, ranks, position, recorder, save, interrupted, stop
+                trained,
+                optimizer,
+                reader,
+                augmentation,
+                trainer,
+                ranks,
+                position,
+                recorder,
+                save,
+                interrupted,
+                stop,
             )
-            if end_epoch(network, schedule, data, trainer, ranks, position, recorder, learning_rate, speed):
+            if end_epoch(network, schedule, reader, trainer, ranks, position, recorder, learning_rate, speed):
                 save(BEST)
             save()
 
@@ -365,7 +401,7 @@ def finished_result(output_dir: Path, epochs: int, model: nn.Module) -> RunResul
 def end_epoch(
     model: nn.Module,
     schedule: LRScheduler,
-    data: ImageData,
+    reader: Reader,
     trainer: TrainerConf,
     ranks: Ranks,
     position: Position,
@@ -375,7 +411,7 @@ def end_epoch(
 ) -> bool:
     """Validate, record, step the scheduler, and decide on stopping early; whether this epoch's model is the
     best so far (by validation accuracy). Rank 0 validates; every rank decides from its result."""
-    val = ranks.from_rank_0(lambda: evaluate(model, *data.split("val"), data.classes))
+    val = ranks.from_rank_0(lambda: evaluate(model, reader.normalised_batches("val"), reader.classes))
     train_loss = position.epoch_loss.item() / position.step_in_epoch
     epoch_metrics = {
         "train/epoch_loss": train_loss,
@@ -421,7 +457,8 @@ def end_epoch(
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    data: ImageData,
+    reader: Reader,
+    augmentation: Augmentation,
     trainer: TrainerConf,
     ranks: Ranks,
     position: Position,
@@ -437,24 +474,23 @@ def train_epoch(
     device; several agree at every step on whether to stop).
     """
     model.train()
-    mixed = torch.autocast(
-        data.train_images.device.type, torch.bfloat16, enabled=trainer.precision is Precision.bf16
-    )
-    started, images = time.perf_counter(), 0
+    mixed = torch.autocast(reader.device.type, torch.bfloat16, enabled=trainer.precision is Precision.bf16)
+    started, images_trained = time.perf_counter(), 0
     generator = torch.Generator()
     assert position.batch_order is not None
     generator.set_state(position.batch_order)
-    order = torch.randperm(len(data.train_labels), generator=generator).to(data.train_labels.device)
+    order = torch.randperm(reader.count("train"), generator=generator)
     steps = math.ceil(len(order) / trainer.batch_size)
     if trainer.max_steps_per_epoch is not None:
         steps = min(steps, trainer.max_steps_per_epoch)
+    batches = [order[i * trainer.batch_size : (i + 1) * trainer.batch_size] for i in range(steps)]
+    shards = reader.batches("train", [ranks.shard(batch) for batch in batches[position.step_in_epoch :]])
     title = f"epoch {position.epoch}/{trainer.epochs}"
     with Progress(title, steps, position.step_in_epoch, shown=ranks.main) as progress:
-        for i in range(position.step_in_epoch, steps):
-            batch = order[i * trainer.batch_size : (i + 1) * trainer.batch_size]
-            shard = ranks.shard(batch)
+        for i, (stored, labels) in zip(range(position.step_in_epoch, steps), shards, strict=True):
+            images = reader.normalised(augmentation(stored, position.epoch, i))
             with mixed:
-                loss = ranks.loss(model(data.train_images[shard]), data.train_labels[shard], len(batch))
+                loss = ranks.loss(model(images), labels, len(batches[i]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if trainer.grad_clip_norm is not None:
@@ -472,9 +508,50 @@ def train_epoch(
                 position.window_loss, position.window_steps = torch.zeros_like(position.window_loss), 0
             if trainer.checkpoint_every_n_steps and position.step % trainer.checkpoint_every_n_steps == 0:
                 save()
-            images += len(batch)
+            images_trained += len(batches[i])
             if signum is not None:
                 stop(signum)
     position.batch_order = generator.get_state()  # the next epoch's order follows from here
     position.epoch_loss.item()  # wait for the device before reading the clock
-    return images / (time.perf_counter() - started)
+    return images_trained / (time.perf_counter() - started)
+
+
+def prepare(
+    data: ImageData,
+    model: nn.Module,
+    augment: Transform,
+    trainer: TrainerConf,
+    ranks: Ranks,
+    seed: int,
+    device: torch.device,
+) -> tuple[Reader, Augmentation]:
+    """The run's batches, in memory or read per batch, and its augmentation; refuse, before training, an
+    augmentation or an image shape the model cannot take. Moves the model to `device`."""
+    ranks_here = 1 if parallel.slurm_tasks() is not None else trainer.devices
+    reader = Reader(data, loading.choose(data, trainer.loader_workers, ranks_here), device)
+    if ranks.main:
+        log.info("%s", reader.placement)
+    augmentation = Augmentation(augment, seed, ranks.rank)
+    sample, _ = next(reader.batches("train", [torch.arange(min(2, reader.count("train")))]))
+    augmentation.check(sample[0])
+    model.to(device)
+    check_fits(model, reader.normalised(sample))
+    return reader, augmentation
+
+
+def check_fits(model: nn.Module, images: torch.Tensor) -> None:
+    """The model takes the dataset's images (one line if not: a shape its layers were not built for)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(images)
+    except RuntimeError as error:
+        shape = list(images.shape[1:])
+        first = str(error).strip().splitlines()[0]
+        raise UserError(
+            f"model {type(model).__name__} cannot take the dataset's {shape} images ({first}); choose a "
+            f"dataset.image_shape or a model that fit each other"
+        ) from error
+    finally:
+        model.train(was_training)
