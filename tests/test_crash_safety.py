@@ -34,9 +34,12 @@ from zenexp.provenance import read_run_file
 
 # About 630 steps of the large model on digits: long enough to be stopped in the middle. The scheduler all but
 # stops learning after epoch 1, so epoch 2 does not improve the validation accuracy and the run stops early:
-# a resume has to restore the scheduler, the early-stopping count and the clipped optimizer exactly.
+# a resume has to restore the scheduler, the early-stopping count, the clipped optimizer and the augmentation's
+# random draws exactly.
 LONG = [
     "model=large",
+    "augment=flip_crop",
+    "augment.transforms.0.padding=1",
     "trainer.epochs=4",
     "scheduler=step",
     "scheduler.step_size=1",
@@ -83,8 +86,10 @@ def uninterrupted(
 def test_sigkill_then_resume_gives_the_uninterrupted_result(
     in_tmp_path: Path, uninterrupted: tuple[dict[str, float], list[dict[str, float]]]
 ) -> None:
+    """Killed while reading its batches with a DataLoader's workers, resumed there: the result of the
+    uninterrupted run, which held its images in memory."""
     run_dir = in_tmp_path / "killed"
-    status, _ = start_and_stop(run_dir, signal.SIGKILL)
+    status, _ = start_and_stop(run_dir, signal.SIGKILL, "dataset.in_memory=false", "trainer.loader_workers=2")
     assert status == -signal.SIGKILL
     assert not (run_dir / "summary.json").exists()
     stopped_at = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["position"]
@@ -99,7 +104,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(
     metrics, records = uninterrupted
     assert json.loads((run_dir / "summary.json").read_text()) == {**metrics, "stopped_early": True}
     assert json.loads((run_dir / "status.json").read_text())["stopped_early"] is True
-    assert "stopping early after epoch 2" in (run_dir / "zenexp.log").read_text()
+    log = (run_dir / "zenexp.log").read_text()
+    assert "stopping early after epoch 2" in log and "read per batch by 2 loader workers" in log
     assert read_metrics(run_dir) == records  # kept, not duplicated, and the rest written again
     assert [r["train/lr"] for r in records if "train/lr" in r] == pytest.approx([0.001, 1e-15])
     # SwanLab buffers its records: a SIGKILL can leave the first part's record log empty. The second part
