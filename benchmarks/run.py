@@ -30,6 +30,7 @@ from hydra_zen import launch
 import zenexp
 from zenexp.data import fake
 from zenexp.evaluation import evaluate
+from zenexp.loading import Reader, choose
 from zenexp.models import Net
 
 STEPS = {4: 400, 128: 40}  # timed steps per batch size; the lesson's pipeline needs ~10 s for 40x128
@@ -156,10 +157,11 @@ def tracking_cost(batch_size: int, log_every: int = 50, calls: int = 2000) -> fl
 
 def evaluation_speed(count: int = 4096) -> float:
     data = fake(train_size=1, val_size=1, test_size=count)
+    reader = Reader(data, choose(data, 0, 1), torch.device("cpu"))
     net = Net()
-    evaluate(net, *data.split("test"), data.classes)  # warm up
+    evaluate(net, reader.normalised_batches("test"), data.classes)  # warm up
     started = time.perf_counter()
-    evaluate(net, *data.split("test"), data.classes)
+    evaluate(net, reader.normalised_batches("test"), data.classes)
     return count / (time.perf_counter() - started)
 
 

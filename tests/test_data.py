@@ -11,15 +11,28 @@ from sklearn.datasets import load_digits
 
 from tests.conftest import write_cifar10, write_mnist
 from zenexp import UserError, data
+from zenexp.data import ImageData
+
+
+def held(loaded: ImageData) -> dict[str, torch.Tensor]:
+    """The images of each split, held in memory as one tensor, as the shipped loaders hold them."""
+    splits = {name: loaded.split(name)[0] for name in ("train", "val", "test")}
+    assert all(isinstance(images, torch.Tensor) for images in splits.values())
+    return {name: torch.as_tensor(images) for name, images in splits.items()}
 
 
 def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
     write_cifar10(tmp_path, per_batch=20)
     loaded = data.cifar10(str(tmp_path))
-    assert loaded.train_images.shape == (90, 3, 32, 32)
-    assert loaded.val_images.shape == (10, 3, 32, 32)  # the default val_fraction, 0.1, of the training files
-    assert loaded.test_images.shape == (20, 3, 32, 32)
-    assert isinstance(loaded.train_images, torch.Tensor) and loaded.train_images.dtype == torch.uint8
+    assert held(loaded)["train"].shape == (90, 3, 32, 32)
+    assert held(loaded)["val"].shape == (
+        10,
+        3,
+        32,
+        32,
+    )  # the default val_fraction, 0.1, of the training files
+    assert held(loaded)["test"].shape == (20, 3, 32, 32)
+    assert held(loaded)["train"].dtype == torch.uint8
     assert loaded.test_labels.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
     assert sorted(loaded.train_labels.tolist() + loaded.val_labels.tolist()) == sorted(list(range(10)) * 10)
     assert loaded.classes[:3] == ("plane", "car", "bird")
@@ -32,17 +45,17 @@ def test_validation_is_carved_from_the_training_files_by_a_seeded_split(loader: 
     first, again = loader(str(tmp_path), val_fraction=0.25), loader(str(tmp_path), val_fraction=0.25)
     other = loader(str(tmp_path), val_fraction=0.25, split_seed=1)
     assert len(first.val_labels) * 3 == len(first.train_labels)
-    assert torch.equal(first.val_images, again.val_images)
-    assert not torch.equal(first.val_images, other.val_images)
-    assert torch.equal(first.test_images, other.test_images)  # the test files are never split
-    train_rows = {tuple(row.tolist()) for row in first.train_images.flatten(1)}
-    assert not any(tuple(row.tolist()) in train_rows for row in first.val_images.flatten(1))
+    assert torch.equal(held(first)["val"], held(again)["val"])
+    assert not torch.equal(held(first)["val"], held(other)["val"])
+    assert torch.equal(held(first)["test"], held(other)["test"])  # the test files are never split
+    train_rows = {tuple(row.tolist()) for row in held(first)["train"].flatten(1)}
+    assert not any(tuple(row.tolist()) in train_rows for row in held(first)["val"].flatten(1))
 
 
 def test_mnist_reads_the_idx_files(tmp_path: Path) -> None:
     write_mnist(tmp_path, train=30, test=10)
     loaded = data.mnist(str(tmp_path))
-    assert loaded.train_images.shape == (27, 1, 28, 28) and loaded.val_images.shape == (3, 1, 28, 28)
+    assert held(loaded)["train"].shape == (27, 1, 28, 28) and held(loaded)["val"].shape == (3, 1, 28, 28)
     assert loaded.test_labels.tolist() == list(range(10))
 
 
@@ -58,10 +71,10 @@ def test_digits_split_three_ways_fixed_disjoint_and_seeded() -> None:
     assert len(first.train_labels) + len(first.val_labels) + len(first.test_labels) == 1797
     assert (len(first.test_labels), len(first.val_labels)) == (round(1797 * 0.2), round(1797 * 0.1))
     for split in ("val", "test"):
-        assert torch.equal(first.split(split)[0], again.split(split)[0])
-        assert not torch.equal(first.split(split)[0], other.split(split)[0])
+        assert torch.equal(held(first)[split], held(again)[split])
+        assert not torch.equal(held(first)[split], held(other)[split])
     rows = {
-        split: [tuple(row.tolist()) for row in first.split(split)[0].flatten(1)]
+        split: [tuple(row.tolist()) for row in held(first)[split].flatten(1)]
         for split in ("train", "val", "test")
     }
     # A few digits images are exact duplicates in the source; the split must not copy rows across.
@@ -71,17 +84,17 @@ def test_digits_split_three_ways_fixed_disjoint_and_seeded() -> None:
     # The test images are those of the two-way split before validation existed: old test figures still compare.
     pixels = torch.from_numpy(load_digits(return_X_y=True)[0]).reshape(-1, 1, 8, 8)
     order = torch.randperm(1797, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(pixels[order[:359]].to(torch.uint8), first.test_images)
+    assert torch.equal(pixels[order[:359]].to(torch.uint8), held(first)["test"])
     assert first.scale == 16.0
 
 
 def test_fake_has_the_asked_shape_and_classes() -> None:
     loaded = data.fake(train_size=12, val_size=5, test_size=4, image_shape=(1, 16, 16), num_classes=3)
-    assert loaded.train_images.shape == (12, 1, 16, 16)
+    assert held(loaded)["train"].shape == (12, 1, 16, 16)
     assert (len(loaded.val_labels), len(loaded.test_labels)) == (5, 4)
-    assert not torch.equal(loaded.val_images[:4], loaded.test_images)
+    assert not torch.equal(held(loaded)["val"][:4], held(loaded)["test"])
     assert set(loaded.train_labels.tolist()) <= {0, 1, 2}
     assert torch.equal(
-        loaded.train_images,
-        data.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3).train_images,
+        held(loaded)["train"],
+        held(data.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3))["train"],
     )

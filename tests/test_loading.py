@@ -48,7 +48,14 @@ def data_of(size_mib: float, in_memory: bool | None = None) -> ImageData:
     side = int((size_mib * 2**20 / 12) ** 0.5)  # 10 + 1 + 1 images of 1 x side x side bytes
     images, labels = torch.zeros(12, 1, side, side, dtype=torch.uint8), torch.zeros(12, dtype=torch.int64)
     return ImageData(
-        images[:10], labels[:10], images[10:11], labels[:1], images[11:], labels[:1], ("a",), in_memory=in_memory
+        images[:10],
+        labels[:10],
+        images[10:11],
+        labels[:1],
+        images[11:],
+        labels[:1],
+        ("a",),
+        in_memory=in_memory,
     )
 
 
@@ -115,6 +122,8 @@ def test_a_user_s_augmentation_sees_training_images_only() -> None:
 
 
 def test_an_augmentation_that_changes_the_image_shape_is_refused_before_training(in_tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"augment: turns a \[1, 8, 8\] torch.uint8 training image into \[1, 4, 4\]"):
+    with pytest.raises(
+        UserError, match=r"augment: turns a \[1, 8, 8\] torch.uint8 training image into \[1, 4, 4\]"
+    ):
         run("augment=shrink", "hydra.run.dir=shrunk")
     assert not (in_tmp_path / "shrunk" / "checkpoints").exists()

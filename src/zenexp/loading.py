@@ -23,7 +23,7 @@ from zenexp.progress import Progress
 log = logging.getLogger("zenexp")
 
 SPLITS = ("train", "val", "test")
-EVAL_BATCH_SIZE = 1024
+EVAL_BATCH_SIZE = 256
 # A share of the memory available now: the rest is for the model, the batches and everything else.
 MEMORY_SHARE = 0.5
 
