@@ -535,8 +535,14 @@ def _check_fields(node: DictConfig, path: str) -> Iterator[str]:
                     yield from _check_fixed(join(path, name), value, OmegaConf.structured(schema)[name])
     for key in node.keys():
         child = node._get_node(key)
-        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
-            yield from _check_fields(child, join(path, str(key)))
+        # A list of configs, too: `augment=flip_crop`'s transforms (`augment.transforms.0.padding`).
+        items: list[tuple[int | None, Any]] = [(None, child)]
+        if isinstance(child, ListConfig) and not child._is_interpolation() and not child._is_none():
+            items = [(i, child._get_node(i)) for i in range(len(child))]
+        for index, item in items:
+            if isinstance(item, DictConfig) and not item._is_missing() and not item._is_none():
+                where = join(path, str(key) if index is None else f"{key!s}.{index}")
+                yield from _check_fields(item, where)
 
 
 def _check_value(path: str, value: Any, hint_args: tuple[Any, ...]) -> Iterator[str]:

@@ -13,7 +13,7 @@ from typing_extensions import Doc
 from zenexp.configs import SLOTS, Fixed, MainConfig
 from zenexp.schema import HYDRA_KEYS, describe_bounds, options, words
 
-GROUPS = ("model", "dataset", "optim", "scheduler")
+GROUPS = ("model", "dataset", "optim", "scheduler", "augment")
 PRESETS = "experiment"
 USAGE = """\
 usage: zenexp [group=option ...] [field=value ...]   train and record one run
@@ -76,7 +76,10 @@ def _fields(node: DictConfig, prefix: str) -> list[tuple[str, str, str, str]]:
         value = values.get(name)
         default = value if isinstance(value, str) else json.dumps(value)
         path = f"{prefix}.{name}" if prefix else name
-        if Fixed in extras:
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            for index in range(len(value)):  # a list of configs: each one's fields
+                rows += _fields(node[name]._get_node(index), f"{path}.{index}")
+        elif Fixed in extras:
             rows.append((path, "fixed", default, "what the dataset holds; the models read it"))
         else:
             if words(extras):  # `int | str`, the str one of the words: shown as `int ... or auto`

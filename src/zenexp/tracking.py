@@ -77,7 +77,7 @@ def readable_config(config: DictConfig) -> dict[str, Any]:
 
     walk(plain, "")
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    for group in ("dataset", "model", "optim", "scheduler", "experiment"):
+    for group in ("dataset", "model", "optim", "scheduler", "augment", "experiment"):
         node = plain.get(group) if isinstance(plain, dict) else None
         built = node.get("_target_") if isinstance(node, dict) else None  # a slot filled in Python
         if choices.get(group) is not None or built:
