@@ -5,6 +5,7 @@ constructor and by assignment. Each bad line carries the `# type: ignore[<code>]
 from __future__ import annotations
 
 import torch
+import torchvision.transforms.v2 as v2
 from hydra_zen import builds
 from torch import nn
 
@@ -15,9 +16,11 @@ from zenexp.configs import (
     CosineConf,
     DigitsConf,
     FakeDataConf,
+    FlipCropConf,
     LargeConf,
     MNISTConf,
     NetConf,
+    NoAugmentConf,
     NoSchedulerConf,
     SGDConf,
     SmallConf,
@@ -58,6 +61,9 @@ def every_config_fits_its_slot() -> None:
     MainConfig(scheduler=CosineConf(eta_min=1e-5), optim=AdamConf())
     cfg.scheduler = NoSchedulerConf()
     cfg.scheduler = MySchedulerConf(gamma=0.9)
+    MainConfig(augment=FlipCropConf(), dataset=CIFAR10Conf())
+    cfg.augment = NoAugmentConf()
+    cfg.augment = builds(v2.RandomHorizontalFlip, populate_full_signature=True)(p=0.2)
 
 
 def a_config_in_the_wrong_slot() -> None:
@@ -75,6 +81,8 @@ def a_config_in_the_wrong_slot() -> None:
     MainConfig(scheduler=SGDConf())  # type: ignore[arg-type]
     MainConfig(optim=StepConf())  # type: ignore[arg-type]
     MainConfig(scheduler=MyOptimConf())  # type: ignore[arg-type]
+    MainConfig(augment=SGDConf())  # type: ignore[arg-type]
+    MainConfig(augment=DigitsConf())  # type: ignore[arg-type]
 
 
 def a_config_assigned_to_the_wrong_slot(cfg: MainConfig) -> None:
@@ -84,3 +92,4 @@ def a_config_assigned_to_the_wrong_slot(cfg: MainConfig) -> None:
     cfg.model = MyLoaderConf()  # type: ignore[assignment]
     cfg.scheduler = CosineConf  # type: ignore[assignment]
     cfg.scheduler = AdamConf()  # type: ignore[assignment]
+    cfg.augment = MyLoaderConf()  # type: ignore[assignment]
