@@ -221,9 +221,10 @@ def write_cifar10(root: Path, per_batch: int = 20) -> None:
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
 
 
-def write_mnist(root: Path, train: int = 60, test: int = 20) -> None:
-    """Tiny MNIST files in the idx format, where torchvision looks for them."""
-    raw = root / "MNIST" / "raw"
+def write_mnist(root: Path, train: int = 60, test: int = 20, name: str = "MNIST") -> None:
+    """Tiny MNIST files in the idx format, where torchvision looks for them (`name="FashionMNIST"`: the same
+    files where FashionMNIST looks)."""
+    raw = root / name / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for prefix, count in (("train", train), ("t10k", test)):

@@ -2,9 +2,9 @@
 
 How a document is run (the rules a writer follows):
 - ```bash blocks run in order, each as one `bash -e` script, in one empty folder per document that holds
-  `.venv` (the project's virtual environment) and `data/` (small CIFAR-10 and MNIST files in their real
-  formats). The shell is a fresh one: the venv is not on PATH until a block says `source .venv/bin/activate`;
-  every later block starts activated, as the reader's shell would be.
+  `.venv` (the project's virtual environment) and `data/` (small CIFAR-10, MNIST and FashionMNIST files in
+  their real formats). The shell is a fresh one: the venv is not on PATH until a block says
+  `source .venv/bin/activate`; every later block starts activated, as the reader's shell would be.
 - A ```text block right after a bash block is its output (stdout and stderr together), matched as a doctest:
   `...` matches anything, and runs of whitespace are equal.
 - ```python blocks run in order in one namespace per document; ```pycon blocks are doctests in it.
@@ -128,6 +128,7 @@ def run_document(document: str, folder: Path) -> None:
     (folder / ".venv").symlink_to(sys.prefix)
     write_cifar10(folder / "data")
     write_mnist(folder / "data")
+    write_mnist(folder / "data", name="FashionMNIST")
     namespace: dict[str, Any] = {"__name__": "__docs__"}
     activated = False
     for block in blocks(document):

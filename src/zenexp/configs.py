@@ -35,6 +35,7 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from hydra_zen.typing import Builds, HydraPartialBuilds, PartialBuilds
+    from torch.utils.data import Dataset
 
     class Targets(Builds[T]):
         """Marks a config class as building a `T`, so that `instantiate(conf)` is typed `T`."""
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     OptimConfig = PartialBuilds[Callable[..., torch.optim.Optimizer]]
     SchedulerConfig = PartialBuilds[Callable[..., LRScheduler]]
     AugmentConfig = Builds[Callable[..., Callable[[torch.Tensor], torch.Tensor]]]
+    # A torchvision dataset (`builds(FashionMNIST, root=..., train=True)`, the class or an instance).
+    VisionDatasetConfig = type[Builds[Callable[..., Dataset[Any]]]] | Builds[Callable[..., Dataset[Any]]]
 
 else:
 
@@ -67,7 +70,7 @@ else:
             return cls
 
     PartialTargets = Targets
-    ModelConfig = DatasetConfig = OptimConfig = SchedulerConfig = AugmentConfig = Any
+    ModelConfig = DatasetConfig = OptimConfig = SchedulerConfig = AugmentConfig = VisionDatasetConfig = Any
 
 
 # The dataset's shape and class count, read by the models through interpolation.
@@ -238,6 +241,22 @@ class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
     test_size: Annotated[int, Ge(1), Doc("number of test images")] = 200
     image_shape: Annotated[tuple[int, int, int], Ge(1), Doc("channels, height, width")] = (3, 32, 32)
     num_classes: Annotated[int, Ge(2), Doc("number of classes")] = 10
+    in_memory: InMemory = None
+
+
+@hydrated_dataclass(data.torchvision_dataset, zen_partial=True, hydra_convert="all", hydra_recursive=False)
+class TorchvisionConf(PartialTargets[Callable[..., data.ImageData]]):
+    """A torchvision dataset of your own, its training and test splits given by `builds(...)`.
+
+    The splits are built when the run loads its data (a missing file is then one line); validation is carved
+    from `train`. Not stored: the user stores one per dataset, with its `image_shape` and `num_classes`."""
+
+    train: Annotated[VisionDatasetConfig, Doc("the training split (validation is carved from it)")]
+    test: Annotated[VisionDatasetConfig, Doc("the test split")]
+    image_shape: ImageShape
+    num_classes: NumClasses
+    val_fraction: ValFraction = 0.1
+    split_seed: SplitSeed = 0
     in_memory: InMemory = None
 
 

@@ -5,7 +5,14 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import Dataset
 
-class CIFAR10:
+class VisionDataset(Dataset[tuple[Any, Any]]):
+    root: str
+    transform: Callable[..., Any] | None
+    target_transform: Callable[..., Any] | None
+    def __getitem__(self, index: int) -> tuple[Any, Any]: ...
+    def __len__(self) -> int: ...
+
+class CIFAR10(VisionDataset):
     data: Any  # numpy uint8 array, N x 32 x 32 x 3
     targets: list[int]
     classes: list[str]
@@ -18,7 +25,9 @@ class CIFAR10:
         download: bool = False,
     ) -> None: ...
 
-class MNIST:
+class CIFAR100(CIFAR10): ...
+
+class MNIST(VisionDataset):
     data: Tensor  # uint8, N x 28 x 28
     targets: Tensor
     classes: list[str]
@@ -31,6 +40,8 @@ class MNIST:
         target_transform: Callable[..., Any] | None = None,
         download: bool = False,
     ) -> None: ...
+
+class FashionMNIST(MNIST): ...
 
 class FakeData(Dataset[tuple[Any, int]]):
     def __init__(
