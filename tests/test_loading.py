@@ -9,8 +9,9 @@ import pytest
 import torch
 import torchvision.transforms.v2 as v2
 from hydra_zen import builds, store
+from omegaconf import DictConfig, OmegaConf
 
-from tests.conftest import read_metrics, run
+from tests.conftest import in_process, read_metrics, run
 from zenexp import UserError, loading, machine
 from zenexp.augment import Augmentation
 from zenexp.configs import add_to_hydra_store
@@ -127,3 +128,21 @@ def test_an_augmentation_that_changes_the_image_shape_is_refused_before_training
     ):
         run("augment=shrink", "hydra.run.dir=shrunk")
     assert not (in_tmp_path / "shrunk" / "checkpoints").exists()
+
+
+def test_a_run_recorded_before_augmentation_and_loaders_resumes_and_may_read_differently(
+    quick_run: Path,
+) -> None:
+    """Its config.yaml has no augment, trainer.loader_workers or dataset.in_memory: it ran without augmentation,
+    so it continues; how the images are read may change on resuming (it changes no result)."""
+    config = quick_run / "config.yaml"
+    saved = OmegaConf.load(config)
+    assert isinstance(saved, DictConfig)
+    for key in ("augment", "trainer.loader_workers", "dataset.in_memory"):
+        parent, _, name = key.rpartition(".")
+        (saved[parent] if parent else saved).pop(name)
+    OmegaConf.save(saved, config)
+    done = in_process("resume", str(quick_run), "trainer.epochs=2", "dataset.in_memory=false")
+    assert done.returncode == 0, done.stderr
+    log = (quick_run / "zenexp.log").read_text()
+    assert log.count("held in memory") == log.count("read per batch") == 1  # the run, then its continuation

@@ -13,17 +13,23 @@ from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from zenexp import checkpoint, rundir
-from zenexp.configs import add_to_hydra_store
+from zenexp.configs import NoAugmentConf, add_to_hydra_store
 from zenexp.errors import UserError
 from zenexp.provenance import read_run_file, recorded_threads
 from zenexp.schema import compose_config, options, override_key
 from zenexp.usercode import not_registered, registration
 
-RESUMABLE = {"trainer.epochs", "resume"}  # what may differ between a run and its continuation
+# What may differ between a run and its continuation: how long it trains, and how its images are read.
+RESUMABLE = {"trainer.epochs", "resume", "trainer.loader_workers", "dataset.in_memory"}
 THREADS = "trainer.num_threads"
 CHOSEN_HERE = (0, "auto")  # thread counts the machine decides: a run's continuation takes the recorded count
 # Settings added since runs were first recorded, with the value an older run ran with.
-ADDED = {"trainer.devices": 1, "trainer.nodes": 1}
+ADDED = {
+    "trainer.devices": 1,
+    "trainer.nodes": 1,
+    "trainer.loader_workers": "auto",
+    "augment._target_": NoAugmentConf._target_,
+}
 
 
 def resume_problems(cfg: DictConfig) -> list[str]:
