@@ -8,7 +8,9 @@ Both paths take the same images in the same order, so they train to the same met
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import signal
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +25,11 @@ from zenexp.progress import Progress
 log = logging.getLogger("zenexp")
 
 SPLITS = ("train", "val", "test")
+# The loader's workers are started by this, not by the process's default context: a job in a joblib worker
+# has loky's as its default, which cannot start them. fork where it is safe (Linux), as torch's default.
+WORKERS_START = (
+    "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
+)
 EVAL_BATCH_SIZE = 256
 # A share of the memory available now: the rest is for the model, the batches and everything else.
 MEMORY_SHARE = 0.5
@@ -103,6 +110,7 @@ class Reader:
                 pin_memory=device.type == "cuda",
                 persistent_workers=placement.workers > 0,
                 worker_init_fn=_leave_signals_to_the_run,
+                multiprocessing_context=WORKERS_START if placement.workers else None,
                 # Its own generator: the loader draws its workers' seeds from it, not from the run's random
                 # stream (which would then differ between the two paths). The workers draw no random numbers.
                 generator=torch.Generator().manual_seed(0),
@@ -118,6 +126,7 @@ class Reader:
             batch_sampler=[[(0, i) for i in batch] for batch in batches],
             num_workers=workers,
             worker_init_fn=_leave_signals_to_the_run,
+            multiprocessing_context=WORKERS_START if workers else None,
             generator=torch.Generator().manual_seed(0),
         )
         read = []
