@@ -120,7 +120,7 @@ class Reader:
         """A split's images as one tensor on the device, read (by `workers` processes) when not one already."""
         if isinstance(images, torch.Tensor):
             return images.to(self.device)
-        batches = [list(range(i, min(i + 256, len(images)))) for i in range(0, len(images), 256)]
+        batches = [range(i, min(i + 256, len(images))) for i in range(0, len(images), 256)]
         loader = DataLoader(
             _Items([images]),
             batch_sampler=[[(0, i) for i in batch] for batch in batches],
@@ -129,12 +129,18 @@ class Reader:
             multiprocessing_context=WORKERS_START if workers else None,
             generator=torch.Generator().manual_seed(0),
         )
-        read = []
+        first = images[0]
+        held = torch.empty(len(images), *first.shape, dtype=first.dtype)  # filled in place: no second copy
         with Progress(f"reading the {name} images", len(batches)) as progress:
-            for done, batch in enumerate(_reraised(loader), 1):
-                read.append(batch)
+            for done, (rows, batch) in enumerate(zip(batches, _reraised(loader), strict=True), 1):
+                held[rows.start : rows.stop] = batch
                 progress.update(done)
-        return torch.cat(read).to(self.device)
+        return held.to(self.device)
+
+    @property
+    def index_device(self) -> torch.device:
+        """Where batch indices are best made: beside the images held in memory, else on the CPU."""
+        return self.device if self.placement.in_memory else torch.device("cpu")
 
     def count(self, split: str) -> int:
         return len(self.labels[split])

@@ -479,7 +479,7 @@ def train_epoch(
     generator = torch.Generator()
     assert position.batch_order is not None
     generator.set_state(position.batch_order)
-    order = torch.randperm(reader.count("train"), generator=generator)
+    order = torch.randperm(reader.count("train"), generator=generator).to(reader.index_device)
     steps = math.ceil(len(order) / trainer.batch_size)
     if trainer.max_steps_per_epoch is not None:
         steps = min(steps, trainer.max_steps_per_epoch)
