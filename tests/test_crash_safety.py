@@ -51,22 +51,28 @@ LONG = [
 ]
 
 
+# Read per batch by a DataLoader's workers, which get a signal sent to the process group too (Ctrl-C in a
+# terminal, Slurm's SIGTERM): the run still stops where it means to, and resumes exactly.
+PER_BATCH = ("dataset.in_memory=false", "trainer.loader_workers=2")
+
+
 def start_and_stop(run_dir: Path, signum: int, *overrides: str) -> tuple[int, str]:
-    """Start a long run in `run_dir`, send `signum` once it has written a mid-epoch checkpoint, and
-    return its exit status and what it wrote on stderr."""
+    """Start a long run in `run_dir`, send `signum` to its process group once it has written a mid-epoch
+    checkpoint, and return its exit status and what it wrote on stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "zenexp", *LONG, *overrides, f"hydra.run.dir={run_dir}"],
         stdout=subprocess.DEVNULL,  # the job's log is in run_dir
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     checkpoint = run_dir / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert process.poll() is None, "the run ended before it could be stopped"
-    process.send_signal(signum)
+    os.killpg(process.pid, signum)
     _, stderr = process.communicate(timeout=120)
     return process.returncode, stderr
 
@@ -89,7 +95,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(
     """Killed while reading its batches with a DataLoader's workers, resumed there: the result of the
     uninterrupted run, which held its images in memory."""
     run_dir = in_tmp_path / "killed"
-    status, _ = start_and_stop(run_dir, signal.SIGKILL, "dataset.in_memory=false", "trainer.loader_workers=2")
+    status, _ = start_and_stop(run_dir, signal.SIGKILL, *PER_BATCH)
     assert status == -signal.SIGKILL
     assert not (run_dir / "summary.json").exists()
     stopped_at = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["position"]
@@ -125,7 +131,7 @@ def test_a_signal_saves_a_checkpoint_and_aborts_the_swanlab_run(
     signum: int, in_tmp_path: Path, uninterrupted: tuple[dict[str, float], list[dict[str, float]]]
 ) -> None:
     run_dir = in_tmp_path / "stopped"
-    status, stderr = start_and_stop(run_dir, signum)
+    status, stderr = start_and_stop(run_dir, signum, *PER_BATCH)
     assert status == 128 + signum
     assert f"Continue with: zenexp resume {run_dir}" in stderr
     assert "Traceback" not in stderr

@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import signal
 import sys
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -115,6 +116,7 @@ class Reader:
                 # stream (which would then differ between the two paths). The workers draw no random numbers.
                 generator=torch.Generator().manual_seed(0),
             )
+            weakref.finalize(self, _stop_workers, self._loader)
 
     def _held(self, images: Images, name: str, workers: int) -> torch.Tensor:
         """A split's images as one tensor on the device, read (by `workers` processes) when not one already."""
@@ -201,17 +203,32 @@ class _Plan:
 
 
 def _leave_signals_to_the_run(worker: int) -> None:
-    """A worker ignores Ctrl-C and SIGTERM (sent to the whole process group): the run saves a checkpoint
-    and stops its workers itself."""
+    """A worker ignores Ctrl-C and SIGTERM, sent to the whole process group (a terminal, Slurm): the run
+    finishes its step, saves a checkpoint and stops its workers itself (a worker that died would make the
+    loader raise in the middle of the step, before the run could save)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _stop_workers(loader: DataLoader[torch.Tensor]) -> None:
+    """Stop a loader's persistent workers: when the run's reader is gone, and at the interpreter's exit before
+    multiprocessing's own clean-up (which would wait forever for workers that ignore its SIGTERM)."""
+    iterator = loader._iterator
+    if iterator is not None:
+        iterator._shutdown_workers()  # type: ignore[attr-defined]
 
 
 def _reraised(loader: DataLoader[torch.Tensor]) -> Iterator[torch.Tensor]:
     """The loader's batches; a worker's UserError (an unreadable image) as its own one line, not the
     worker's traceback that the loader wraps it in."""
+    iterator = iter(loader)
     try:
-        yield from loader
-    except UserError as error:
+        yield from iterator
+    except Exception as error:
+        # Stop the workers now: they ignore SIGTERM, and the error's traceback keeps them alive until the
+        # interpreter's exit, which would wait for them forever.
+        getattr(iterator, "_shutdown_workers", lambda: None)()
+        if not isinstance(error, UserError):
+            raise
         lines = [line for line in str(error).splitlines() if line.strip()]
         raise UserError(lines[-1].split("UserError: ", 1)[-1]) from None
