@@ -140,7 +140,7 @@ BAD_INPUTS = [
     # unknown group options, listing what exists
     (["model=huge"], "model=huge", "large, net, small"),
     (["~model"], "model is missing (???)", "choose one of large, net, small"),
-    (["dataset=cifar100"], "dataset=cifar100", "cifar10, digits, fake, mnist"),
+    (["dataset=cifar100"], "dataset=cifar100", "cifar10, digits, fake, image_folder, mnist"),
     (["optim=sgdd"], "optim=sgdd", "adam, sgd"),
     (["experiment=nope"], "experiment=nope", "lesson, lesson_fake"),
     (["hydra/launcher=nope"], "hydra/launcher=nope", "joblib"),

@@ -44,8 +44,18 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from zenexp import data, machine, parallel, rundir, usercode
-from zenexp.configs import GUARD, SLOTS, CIFAR10Conf, DigitsConf, Fixed, MainConfig, MNISTConf, NetConf
+from zenexp import data, folders, machine, parallel, rundir, usercode
+from zenexp.configs import (
+    GUARD,
+    SLOTS,
+    CIFAR10Conf,
+    DigitsConf,
+    Fixed,
+    ImageFolderConf,
+    MainConfig,
+    MNISTConf,
+    NetConf,
+)
 from zenexp.errors import UserError
 from zenexp.models import Net
 from zenexp.provenance import job_overrides
@@ -624,15 +634,23 @@ HELD_OUT = {
 def _check_combinations(cfg: DictConfig) -> list[str]:
     problems = []
     model_type = OmegaConf.get_type(cfg.model)
+    dataset_type = OmegaConf.get_type(cfg.dataset)
+    folder = isinstance(dataset_type, type) and issubclass(dataset_type, ImageFolderConf)
     if isinstance(model_type, type) and issubclass(model_type, NetConf):
         shape = list(cfg.model.image_shape)
         if min(shape[1:]) < Net.MIN_IMAGE_SIZE:
+            size = f"{Net.MIN_IMAGE_SIZE}x{Net.MIN_IMAGE_SIZE}"
+            instead = (
+                f"a dataset.image_shape of {size} or more" if folder else "dataset=cifar10, mnist or fake"
+            )
             problems.append(
                 f"model.image_shape={shape} (from the dataset): model=net needs images of at least "
-                f"{Net.MIN_IMAGE_SIZE}x{Net.MIN_IMAGE_SIZE} pixels; choose dataset=cifar10, mnist or fake, "
-                f"or model=small or large"
+                f"{size} pixels; choose {instead}, or model=small or large"
             )
-    dataset_type = OmegaConf.get_type(cfg.dataset)
+    if folder:
+        problems += folders.folder_problems(
+            cfg.dataset.root, list(cfg.dataset.image_shape), cfg.dataset.val_fraction, cfg.dataset.num_classes
+        )
     for conf, (option, held_out) in HELD_OUT.items():
         if isinstance(dataset_type, type) and issubclass(dataset_type, conf):
             fractions = {name: cfg.dataset[f"{name}_fraction"] for name in held_out}

@@ -3,7 +3,7 @@
 "The lesson" is the course lesson 《6. 开展和记录实验》 ("Running and recording experiments"), which zenexp grows out of:
 its CNN, its SGD settings and batch size are the defaults, and its YAML exercises are done here in Python.
 
-Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake,
+Groups (the command-line contract): model = small | large | net, dataset = digits | cifar10 | mnist | fake | image_folder,
 optim = sgd | adam, scheduler = none | step | cosine, augment = none | flip_crop, experiment = lesson | lesson_fake (presets). `trainer`, `tracker` and `seed` are plain
 fields of `MainConfig`.
 
@@ -29,7 +29,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LRScheduler, StepLR
 from typing_extensions import Doc, dataclass_transform
 
-from zenexp import data, models, rundir
+from zenexp import data, folders, models, rundir
 
 T = TypeVar("T")
 
@@ -78,6 +78,8 @@ IMAGE_SHAPE = II("dataset.image_shape")
 NUM_CLASSES = II("dataset.num_classes")
 # `${zenexp.size:${dataset.image_shape}}`: the number of values in one image (the first linear layer's input).
 OmegaConf.register_new_resolver("zenexp.size", lambda shape: math.prod(shape), replace=True)
+# `${zenexp.class_count:${.root}}`: the class folders of an image folder (image_folder's num_classes).
+OmegaConf.register_new_resolver("zenexp.class_count", folders.class_count, replace=True)
 
 
 class Fixed:
@@ -257,6 +259,27 @@ class TorchvisionConf(PartialTargets[Callable[..., data.ImageData]]):
     num_classes: NumClasses
     val_fraction: ValFraction = 0.1
     split_seed: SplitSeed = 0
+    in_memory: InMemory = None
+
+
+@hydrated_dataclass(folders.image_folder, zen_partial=True, hydra_convert="all")
+class ImageFolderConf(PartialTargets[Callable[..., data.ImageData]]):
+    """Your own image files, one folder per class: root/train/<class>/* and root/test/<class>/*.
+
+    torchvision's ImageFolder layout; each image is resized to `image_shape`; validation is a seeded
+    `val_fraction` of `train`; `num_classes` counts the class folders when the config is resolved."""
+
+    root: Annotated[str, Doc("folder holding train/<class>/ and test/<class>/ with the image files")] = "data"
+    val_fraction: ValFraction = 0.1
+    split_seed: SplitSeed = 0
+    image_shape: Annotated[
+        tuple[int, int, int],
+        Ge(1),
+        Doc("channels (1 grey, 3 RGB), height, width: every image is resized to it"),
+    ] = (3, 32, 32)
+    num_classes: Annotated[
+        int, Ge(1), Doc("number of classes (counted: the class folders in root/train)")
+    ] = II("zenexp.class_count:${.root}")
     in_memory: InMemory = None
 
 
@@ -557,6 +580,7 @@ dataset_store(DigitsConf(), name="digits")
 dataset_store(CIFAR10Conf(), name="cifar10")
 dataset_store(MNISTConf(), name="mnist")
 dataset_store(FakeDataConf(), name="fake")
+dataset_store(ImageFolderConf(), name="image_folder")
 
 optim_store = store(group="optim", provider=ZENEXP)
 optim_store(SGDConf(), name="sgd")

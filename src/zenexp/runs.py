@@ -110,6 +110,7 @@ def evaluate_run(
     threads = machine.choose_threads(cfg.trainer.num_threads, 1, recorded_threads(run_dir))
     with torch_threads(threads.count):
         data: ImageData = instantiate(cfg.dataset)()
+        _check_classes(run_dir, data.classes)
         reader = loading.Reader(data, loading.choose(data, cfg.trainer.loader_workers, 1), device)
         result = evaluation.evaluate(model.to(device), reader.normalised_batches("test"), data.classes)
     position = state["position"]
@@ -137,6 +138,19 @@ def evaluate_run(
             recorder.log(result.metrics("test"), step)
             recorder.log_image("test/confusion_matrix", png, step)
     return EvalResult(result, data.classes, path, epochs, step, json_path, png)
+
+
+def _check_classes(run_dir: Path, classes: tuple[str, ...]) -> None:
+    """The data's classes are those the run was tested on (`test_accuracy/<name>` in summary.json), in their
+    order: a class folder renamed since would label every row of the table wrongly."""
+    summary = run_dir / rundir.SUMMARY_FILE
+    metrics = rundir.read_json(summary) if summary.is_file() else {}
+    recorded = [key.split("/", 1)[1] for key in metrics if key.startswith("test_accuracy/")]
+    if recorded and recorded != list(classes):
+        raise UserError(
+            f"{run_dir}: the run was trained on the classes {', '.join(recorded)}, but its data now holds "
+            f"{', '.join(classes)}; evaluate it on the data it was trained on"
+        )
 
 
 def _check_eval_overrides(overrides: Sequence[str]) -> None:
