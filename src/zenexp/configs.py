@@ -339,8 +339,8 @@ class CosineConf(PartialTargets[type[CosineAnnealingLR]]):
 # or test images. zenexp.augment seeds them per step, so a resumed run draws what an uninterrupted one drew.
 
 
-# No augmentation (the default).
 NoAugmentConf = builds(v2.Identity)
+NoAugmentConf.__doc__ = "No augmentation (the default)."
 
 
 @hydrated_dataclass(v2.RandomCrop, hydra_convert="all")
@@ -362,8 +362,9 @@ class HorizontalFlipConf(Targets[type[v2.RandomHorizontalFlip]]):
 
 @hydrated_dataclass(v2.Compose)
 class FlipCropConf(Targets[type[v2.Compose]]):
-    """The standard CIFAR recipe: a random crop of the image's own size after padding by 4, then a random
-    horizontal flip (`augment.transforms.0.padding=2` changes the padding)."""
+    """The standard CIFAR recipe: pad by 4 pixels, crop at random to the image's size, flip half the images.
+
+    `augment.transforms.0.padding=2` changes the padding."""
 
     transforms: Annotated[list[Any], Doc("the transforms, applied in order")] = field(
         default_factory=lambda: [RandomCropConf(), HorizontalFlipConf()]
