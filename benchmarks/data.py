@@ -32,7 +32,7 @@ IMAGES = {"cifar10": (50_000, 10_000), "image_folder": (16_000, 4_000)}  # train
 QUICK_IMAGES = {"cifar10": (500, 100), "image_folder": (400, 100)}
 
 # The lesson's pipeline: torchvision's CIFAR10 with ToTensor and Normalize, a DataLoader with 2 workers, the
-# lesson's CNN (zenexp's Net) and SGD. torchvision checks the files' MD5 sums, which random files fail.
+# lesson's CNN (zenexp's Net) and SGD. torchvision checks the files' MD5 sums, which random files fail: the check is skipped.
 LESSON = textwrap.dedent(
     """
     import sys, time, torch, torchvision, torchvision.transforms as T
@@ -40,6 +40,7 @@ LESSON = textwrap.dedent(
 
     class Files(torchvision.datasets.CIFAR10):
         def _check_integrity(self): return True
+        def _load_meta(self): self.classes = [str(i) for i in range(10)]
 
     steps, batch = int(sys.argv[2]), int(sys.argv[3])
     transform = T.Compose([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
@@ -167,7 +168,7 @@ def main() -> None:
             run = zenexp_row(pictures, work / f"run{len(rows)}", steps, "dataset=image_folder", *overrides)
             rows.append((f"{sum(sizes['image_folder'])} PNGs: {name}", *run))
 
-    print(f"{'how the images are read':<70}{'images/s':>10}{'peak GB':>10}{'wall s':>9}")
+    print(f"{'how the images are read':<70}{'images/s':>10}{'peak GiB':>10}{'wall s':>9}")
     for name, speed, peak, wall in rows:
         print(f"{name:<70}{speed:>10.0f}{peak:>10.2f}{wall:>9.1f}")
 

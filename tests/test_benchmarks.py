@@ -69,3 +69,18 @@ def test_the_devices_benchmark_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr
     for label in ("batch   4: 1 device", "batch 256: 1 device", "rank 1 killed: the job ended"):
         assert label in done.stdout
+
+
+def test_the_data_benchmark_prints_every_way_of_reading() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "data.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    for label in (
+        "uint8 in memory",
+        "per batch, 0 workers",
+        "per batch, 2 workers",
+        "lesson, DataLoader",
+        "PNGs",
+    ):
+        assert label in done.stdout
