@@ -76,6 +76,7 @@ def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
         "split_seed": 0,
         "image_shape": [3, 32, 32],
         "num_classes": 10,
+        "in_memory": None,
         "_target_": "zenexp.data.cifar10",
         "_partial_": True,
         "_convert_": "all",
@@ -113,7 +114,7 @@ def test_help_lists_groups_options_and_documented_fields() -> None:
     done = cli("--help")
     assert done.returncode == 0, done.stderr
     assert "model      small | large | net" in done.stdout
-    assert "dataset    digits | cifar10 | fake | mnist" in done.stdout
+    assert "dataset    digits | cifar10 | fake | image_folder | mnist" in done.stdout
     assert "optim      sgd | adam" in done.stdout
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("  ")}
     assert lines["optim.lr"].split()[1:5] == ["float", ">", "0", "0.001"]
@@ -138,13 +139,13 @@ def test_multirun_sweeps_the_learning_rate(in_tmp_path: Path) -> None:
 
 
 def test_a_crashing_job_is_recorded_and_the_sweep_goes_on(in_tmp_path: Path) -> None:
-    # 16x16 inputs declared for 32x32 images: the first forward pass fails inside the run.
-    done = cli("-m", "dataset=fake", "model=net", "model.image_shape=[3,16,16],[3,32,32]", *QUICK)
+    # 5 classes declared for 10: the first training step fails inside the run (labels out of range).
+    done = cli("-m", "dataset=fake", "model=net", "model.num_classes=5,10", *QUICK)
     assert done.returncode == 1
     crashed, finished = run_dirs(in_tmp_path / "multirun")
     swan = SwanLabRun(crashed)
     assert swan.finish.state == 2  # RUN_STATE_CRASHED
-    assert "RuntimeError" in swan.finish.error
+    assert "IndexError: Target" in swan.finish.error
     assert read_metrics(crashed) == []
     assert SwanLabRun(finished).finish.state == 1
     assert (finished / "summary.json").is_file()

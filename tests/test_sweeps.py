@@ -82,18 +82,18 @@ def test_a_submitit_job_logs_its_exception_in_its_own_log(in_tmp_path: Path) -> 
         "hydra/launcher=submitit_local",
         "dataset=fake",
         "model=net",
-        "model.image_shape=[3,16,16]",
+        "model.num_classes=5",
         *QUICK,
     )
     assert done.returncode == 1
     (job,) = run_dirs(in_tmp_path / "multirun")
     log = (job / "zenexp.log").read_text()
-    assert "Traceback" in log and "RuntimeError: mat1 and mat2 shapes" in log
+    assert "Traceback" in log and "IndexError: Target" in log
     submitit_logs = "".join(
         path.read_text() for path in (sweep_dir(in_tmp_path) / ".submitit").glob("*/*_log.*")
     )
     # The job's console (submitit's log) has the one line; the traceback is in the job's own log.
-    assert "job 0 failed: RuntimeError: mat1 and mat2 shapes" in submitit_logs
+    assert "job 0 failed: IndexError: Target" in submitit_logs
     assert "Traceback" not in submitit_logs
 
 

@@ -132,7 +132,7 @@ BAD_INPUTS = [
     (["trainer.epoch=3"], "trainer.epoch=3", "did you mean trainer.epochs?"),
     (["model=large", "model.hiden=3"], "model.hiden=3", "did you mean model.hidden?"),
     (["+trainer.foo=1"], "trainer.foo", "no field 'foo' (fields: batch_size, checkpoint_every_n_steps"),
-    (["+lr=0.1"], "lr", "fields: dataset, model, optim, resume, scheduler, seed, tracker, trainer"),
+    (["+lr=0.1"], "lr", "fields: augment, dataset, model, optim, resume, scheduler, seed, tracker, trainer"),
     (["tracker.projet=x"], "tracker.projet=x", "did you mean tracker.project?"),
     (["dataset=cifar10", "dataset.rot=x"], "dataset.rot=x", "did you mean dataset.root?"),
     (["+model.extra=1"], "model.extra", "no field 'extra'"),

@@ -67,7 +67,7 @@ def resume_problems(cfg: DictConfig) -> list[str]:
     if changes:
         listed = "\n".join(f"    {change}" for change in changes)
         return [
-            f"resume={cfg.resume}: only trainer.epochs may change when resuming, but this differs:\n{listed}\n"
+            f"resume={cfg.resume}: only trainer.epochs (and how images are read) may change when resuming, but this differs:\n{listed}\n"
             f"  `zenexp resume {cfg.resume}` reuses the run's own overrides"
         ]
     return []

@@ -207,6 +207,7 @@ def lead(
             position.rank_rng = ranks.random_states(device)
             checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
 
+        log.info("%s", reader.placement)  # here: a refused resume leaves the run's log as it was
         log.info(
             "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d (%s)%s",
             type(model).__name__,
@@ -529,8 +530,6 @@ def prepare(
     augmentation or an image shape the model cannot take. Moves the model to `device`."""
     ranks_here = 1 if parallel.slurm_tasks() is not None else trainer.devices
     reader = Reader(data, loading.choose(data, trainer.loader_workers, ranks_here), device)
-    if ranks.main:
-        log.info("%s", reader.placement)
     augmentation = Augmentation(augment, seed, ranks.rank)
     sample, _ = next(reader.batches("train", [torch.arange(min(2, reader.count("train")))]))
     augmentation.check(sample[0])
