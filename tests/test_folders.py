@@ -211,3 +211,12 @@ def test_a_corrupt_image_read_by_workers_ends_the_process(in_tmp_path: Path) -> 
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 1 and "3.png: cannot decode this image" in done.stderr, done.stderr
+
+
+def test_a_16_bit_png_is_read_as_its_8_bit_pixels(tmp_path: Path) -> None:
+    pixels = np.arange(256, dtype=np.uint16).reshape(16, 16) * 257  # 0..65535: 8-bit value v is v * 257
+    Image.fromarray(pixels).save(tmp_path / "deep.png")
+    image = ImageFiles([str(tmp_path / "deep.png")], (1, 16, 16))[0]
+    assert image.dtype == torch.uint8 and torch.equal(
+        image[0], torch.arange(256, dtype=torch.uint8).reshape(16, 16)
+    )

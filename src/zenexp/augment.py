@@ -28,7 +28,8 @@ class Augmentation:
         if self.transform is None:
             return images
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, epoch, step, self.rank)) % 2**63)
+            # The CPU generator alone (torch.manual_seed would reseed every CUDA one too: dropout's stream).
+            torch.default_generator.manual_seed(hash((self.seed, epoch, step, self.rank)) % 2**63)
             return torch.stack([self.transform(image) for image in images])
 
     def check(self, image: torch.Tensor) -> None:

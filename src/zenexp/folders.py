@@ -181,6 +181,8 @@ class ImageFiles:
             raise UserError(
                 f"{path}: cannot decode this image ({said}); replace or remove the file"
             ) from None
+        if image.dtype != torch.uint8:  # a 16-bit PNG: its pixels, scaled to 8 bits
+            image = (image.float() * (255 / torch.iinfo(image.dtype).max)).round().to(torch.uint8)
         if tuple(image.shape[1:]) != self.image_shape[1:]:
             image = resize(image, list(self.image_shape[1:]), antialias=True)
         return image.contiguous()
