@@ -63,6 +63,9 @@ def start(folder: Path, *args: str, script: str = "-m zenexp") -> subprocess.Pop
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, as a terminal gives a command
         env=private_tmp(folder),
+        # Ctrl-C's default action, as a terminal's foreground command has it: a disposition the test worker
+        # inherited (a shell's background job ignores SIGINT, and its children with it) is not the user's.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
