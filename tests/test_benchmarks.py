@@ -29,11 +29,17 @@ def test_check_overhead_prints_its_figures() -> None:
     assert all(" ms" in line for line in done.stdout.splitlines())
 
 
-def test_the_main_benchmark_prints_its_table() -> None:
+def quick(script: str) -> str:
+    """What `python benchmarks/SCRIPT --quick` prints; it must succeed."""
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "run.py"), "--quick"], capture_output=True, text=True, timeout=600
+        [sys.executable, str(BENCHMARKS / script), "--quick"], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_main_benchmark_prints_its_table() -> None:
+    printed = quick("run.py")
     for label in (
         "lesson: PIL",
         "floor: preloaded",
@@ -42,7 +48,7 @@ def test_the_main_benchmark_prints_its_table() -> None:
         "--cfg job",
         "evaluation",
     ):
-        assert label in done.stdout
+        assert label in printed
 
 
 def test_the_tracker_setup_bound_prints_its_figures() -> None:
@@ -60,22 +66,13 @@ def test_the_tracker_setup_bound_prints_its_figures() -> None:
 
 
 def test_the_devices_benchmark_prints_its_figures() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "devices.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    printed = quick("devices.py")
     for label in ("batch   4: 1 device", "batch 256: 1 device", "rank 1 killed: the job ended"):
-        assert label in done.stdout
+        assert label in printed
 
 
 def test_the_data_benchmark_prints_every_way_of_reading() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "data.py"), "--quick"], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr
+    printed = quick("data.py")
     for label in (
         "uint8 in memory",
         "per batch, 0 workers",
@@ -83,4 +80,4 @@ def test_the_data_benchmark_prints_every_way_of_reading() -> None:
         "lesson, DataLoader",
         "PNGs",
     ):
-        assert label in done.stdout
+        assert label in printed

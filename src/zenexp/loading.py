@@ -12,7 +12,7 @@ import multiprocessing
 import signal
 import sys
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -104,17 +104,9 @@ class Reader:
             self.images = {name: self._held(data.split(name)[0], name, placement.workers) for name in SPLITS}
         else:
             self._plan = _Plan()
-            self._loader = DataLoader(
-                _Items([data.split(name)[0] for name in SPLITS]),
-                batch_sampler=self._plan,
-                num_workers=placement.workers,
-                pin_memory=device.type == "cuda",
-                persistent_workers=placement.workers > 0,
-                worker_init_fn=_leave_signals_to_the_run,
-                multiprocessing_context=WORKERS_START if placement.workers else None,
-                # Its own generator: the loader draws its workers' seeds from it, not from the run's random
-                # stream (which would then differ between the two paths). The workers draw no random numbers.
-                generator=torch.Generator().manual_seed(0),
+            splits = [data.split(name)[0] for name in SPLITS]
+            self._loader = _loader(
+                splits, self._plan, placement.workers, device.type == "cuda", persistent=True
             )
             weakref.finalize(self, _stop_workers, self._loader)
 
@@ -123,14 +115,7 @@ class Reader:
         if isinstance(images, torch.Tensor):
             return images.to(self.device)
         batches = [range(i, min(i + 256, len(images))) for i in range(0, len(images), 256)]
-        loader = DataLoader(
-            _Items([images]),
-            batch_sampler=[[(0, i) for i in batch] for batch in batches],
-            num_workers=workers,
-            worker_init_fn=_leave_signals_to_the_run,
-            multiprocessing_context=WORKERS_START if workers else None,
-            generator=torch.Generator().manual_seed(0),
-        )
+        loader = _loader([images], [[(0, i) for i in batch] for batch in batches], workers)
         first = images[0]
         held = torch.empty(len(images), *first.shape, dtype=first.dtype)  # filled in place: no second copy
         with Progress(f"reading the {name} images", len(batches)) as progress:
@@ -173,6 +158,29 @@ class Reader:
         """The whole split in order, normalised: what evaluation reads."""
         for images, labels in self.batches(split):
             yield self.normalised(images), labels
+
+
+def _loader(
+    splits: list[Images],
+    batches: Iterable[list[tuple[int, int]]],
+    workers: int,
+    pinned: bool = False,
+    persistent: bool = False,
+) -> DataLoader[torch.Tensor]:
+    """A loader of `splits`' images by (split number, index), a batch per list of `batches`, read by `workers`
+    processes that leave signals to the run."""
+    return DataLoader(
+        _Items(splits),
+        batch_sampler=batches,
+        num_workers=workers,
+        pin_memory=pinned,
+        persistent_workers=persistent and workers > 0,
+        worker_init_fn=_leave_signals_to_the_run,
+        multiprocessing_context=WORKERS_START if workers else None,
+        # Its own generator: the loader draws its workers' seeds from it, not from the run's random stream
+        # (which would then differ between the two paths). The workers draw no random numbers.
+        generator=torch.Generator().manual_seed(0),
+    )
 
 
 class _Items(torch.utils.data.Dataset[torch.Tensor]):
