@@ -37,6 +37,7 @@ class Position:
     best_epoch: int = 0  # the epoch of `best_val_accuracy`, saved in best.pt
     epochs_without_improvement: int = 0  # for early stopping
     stopped_early: bool = False
+    pruned: bool = False  # stopped by a search's pruner
     metrics: dict[str, float] = field(default_factory=dict)  # of the last finished epoch
     experiment_name: str = ""
     tracker_run_id: str | None = None  # the SwanLab run that recorded the first part
@@ -100,6 +101,7 @@ def _check_position(position: Any) -> None:
     hints = get_type_hints(Position)
     if isinstance(position, dict):
         position.setdefault("rank_rng", [])  # written before zenexp trained on several devices
+        position.setdefault("pruned", False)  # written before searches pruned
     if not isinstance(position, dict) or position.keys() != hints.keys():
         raise ValueError("its position is not a zenexp position")
     for name, hint in hints.items():

@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import difflib
 import functools
+import importlib.util
 import math
 import os
 import re
@@ -44,7 +45,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from zenexp import data, folders, machine, parallel, rundir, usercode
+from zenexp import data, folders, machine, parallel, rundir, search, usercode
 from zenexp.configs import (
     GUARD,
     SLOTS,
@@ -678,8 +679,18 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
 
 
 def _search_problems(written: dict[str, Any]) -> list[str]:
-    """A TPE search whose trials are all start-up trials samples at random only: not what was asked for."""
+    """A TPE search whose trials are all start-up trials samples at random only: not what was asked for.
+    Hydra's own Optuna sweeper, if installed, registers samplers of the same names as zenexp's search."""
     sweeper = written.get("sweeper") or {}
+    if (
+        isinstance(sweeper, dict)
+        and sweeper.get("_target_") == search.SWEEPER
+        and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
+    ):
+        return [
+            "hydra-optuna-sweeper is installed: its hydra/sweeper/sampler configs replace those of zenexp's "
+            "search; remove it with: pip uninstall hydra-optuna-sweeper"
+        ]
     sampler = sweeper.get("sampler") if isinstance(sweeper, dict) else None
     if not isinstance(sampler, dict) or sampler.get("_target_") != "optuna.samplers.TPESampler":
         return []

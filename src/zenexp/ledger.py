@@ -22,8 +22,15 @@ from zenexp.rundir import SWEEP_FILE
 # configs chosen (by name: registered ones only), their counts, and the job folders' names. A ledger may come
 # from someone else: anything else of Hydra's (setup commands, environment, log handlers, storage URLs) is
 # refused, and is the user's to give on the command line.
-RESUMABLE_HYDRA = ("hydra/launcher", "hydra/sweeper", "hydra/job_logging", "hydra/hydra_logging")
-RESUMABLE_HYDRA_PREFIXES = ("hydra.sweeper.params.", "hydra.sweeper.sampler.")
+RESUMABLE_HYDRA = (
+    "hydra/launcher",
+    "hydra/sweeper",
+    "hydra/sweeper/sampler",
+    "hydra/sweeper/pruner",
+    "hydra/job_logging",
+    "hydra/hydra_logging",
+)
+RESUMABLE_HYDRA_PREFIXES = ("hydra.sweeper.params.", "hydra.sweeper.sampler.", "hydra.sweeper.pruner.")
 RESUMABLE_HYDRA_KEYS = (
     {"hydra.output_subdir", "hydra.sweep.subdir"}
     | {
@@ -40,7 +47,15 @@ RESUMABLE_HYDRA_KEYS = (
     }
     | {
         f"hydra.sweeper.{key}"
-        for key in ("n_trials", "n_jobs", "direction", "max_failure_rate", "max_batch_size")
+        for key in (
+            "n_trials",
+            "n_jobs",
+            "direction",
+            "max_failure_rate",
+            "max_batch_size",
+            "storage",
+            "study_name",
+        )
     }
 )
 

@@ -25,7 +25,8 @@ from zenexp.rundir import HYDRA_SUBDIR, METRICS_FILE, STATUS_FILE, SUMMARY_FILE,
 
 log = logging.getLogger("zenexp")
 
-STATUSES = ("finished", "failed", "aborted", "did not finish", "not started", "damaged")
+STATUSES = ("finished", "pruned", "failed", "aborted", "did not finish", "not started", "damaged")
+DONE = ("finished", "pruned")  # a pruned trial ended as its search wanted: nothing to resume
 
 #: The sweep directory of the last multirun this process started (for the command line's final summary).
 last_sweep_dir: Path | None = None
@@ -48,8 +49,8 @@ class RunRecord:
 
     run_dir: Path
     overrides: list[str]
-    # finished, failed, aborted (stopped by a signal), "did not finish" (running, or killed), "not started"
-    # (a sweep's job that never began), or damaged
+    # finished, pruned (a search's trial its pruner stopped), failed, aborted (stopped by a signal), "did not
+    # finish" (running, or killed), "not started" (a sweep's job that never began), or damaged
     status: str
     error: str | None
     metrics: dict[str, float]
@@ -188,11 +189,13 @@ class SweepRecorder(Callback):
         if job_return.status is JobStatus.COMPLETED:
             result = job_return.return_value
             facts = {"stopped_early": True} if getattr(result, "stopped_early", False) else {}
-            rundir.write_status(run_dir, "finished", **facts)
+            status = "pruned" if getattr(result, "pruned", False) else "finished"
+            rundir.write_status(run_dir, status, **facts)
             if sweep:
                 log.info(
-                    "%s finished: val_accuracy %.4f (%s)",
+                    "%s %s: val_accuracy %.4f (%s)",
                     name,
+                    status,
                     float(result),
                     run_dir,
                     extra={"console": True},

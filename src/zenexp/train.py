@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp import checkpoint, loading, machine, parallel, provenance, rundir
+from zenexp import checkpoint, loading, machine, parallel, provenance, rundir, search
 from zenexp.augment import Augmentation, Transform
 from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
@@ -44,11 +44,13 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler]
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a finished run returns: its final metrics, its run directory, and whether it stopped early."""
+    """What a finished run returns: its final metrics, its run directory, and whether it stopped early (by
+    its patience, or pruned by a search)."""
 
     metrics: dict[str, float]
     output_dir: Path
     stopped_early: bool = False
+    pruned: bool = False
 
     def __float__(self) -> float:
         """The objective of hyper-parameter searches (`hydra/sweeper=optuna`): the validation accuracy of
@@ -189,6 +191,7 @@ def lead(
     )
     if not resume:
         ranks.seed(seed)
+    prune = search.pruning(hydra)  # a search's trial reports each epoch to its study
     # Everything that can fail without training has been tried: from here on this run writes its records
     # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
     with rundir.in_use(output_dir, "run"):
@@ -259,7 +262,7 @@ def lead(
                     stop,
                 )
                 if end_epoch(
-                    network, schedule, reader, trainer, ranks, position, recorder, learning_rate, speed
+                    network, schedule, reader, trainer, ranks, position, recorder, learning_rate, speed, prune
                 ):
                     save(BEST)
                 save()
@@ -274,7 +277,8 @@ def lead(
                 "val_accuracy": position.best_val_accuracy,
                 **test.metrics("test"),
             }
-            recorder.summarise(metrics, position.step, {"stopped_early": position.stopped_early})
+            facts = {"stopped_early": position.stopped_early, "pruned": position.pruned}
+            recorder.summarise(metrics, position.step, facts)
         log.info(
             "test accuracy %.4f, of the model of epoch %d (best validation accuracy %.4f)",
             test.accuracy,
@@ -282,7 +286,7 @@ def lead(
             position.best_val_accuracy,
         )
         log.info("run recorded in %s", output_dir)
-        return RunResult(metrics, output_dir, position.stopped_early)
+        return RunResult(metrics, output_dir, position.stopped_early, position.pruned)
 
 
 class MetricsLog(Protocol):
@@ -361,7 +365,18 @@ def follow(
                 interrupted,
                 stop,
             )
-            if end_epoch(network, schedule, reader, trainer, ranks, position, recorder, learning_rate, speed):
+            if end_epoch(
+                network,
+                schedule,
+                reader,
+                trainer,
+                ranks,
+                position,
+                recorder,
+                learning_rate,
+                speed,
+                search.never,
+            ):
                 save(BEST)
             save()
 
@@ -396,7 +411,7 @@ def finished_result(output_dir: Path, epochs: int, model: nn.Module) -> RunResul
         position["epoch"] - 1,
         output_dir,
     )
-    return RunResult(metrics, output_dir, summary.get("stopped_early") is True)
+    return RunResult(metrics, output_dir, summary.get("stopped_early") is True, summary.get("pruned") is True)
 
 
 def end_epoch(
@@ -409,9 +424,11 @@ def end_epoch(
     recorder: MetricsLog,
     learning_rate: float,
     speed: float,
+    prune: search.Prune,
 ) -> bool:
-    """Validate, record, step the scheduler, and decide on stopping early; whether this epoch's model is the
-    best so far (by validation accuracy). Rank 0 validates; every rank decides from its result."""
+    """Validate, record, step the scheduler, and decide on stopping early (by patience, or as a search's
+    pruner says); whether this epoch's model is the best so far (by validation accuracy). Rank 0 validates
+    and asks the pruner; every rank decides from its answers."""
     val = ranks.from_rank_0(lambda: evaluate(model, reader.normalised_batches("val"), reader.classes))
     train_loss = position.epoch_loss.item() / position.step_in_epoch
     epoch_metrics = {
@@ -450,6 +467,14 @@ def end_epoch(
             position.best_val_accuracy,
             position.best_epoch,
         )
+    if not position.stopped_early and ranks.from_rank_0(lambda: prune(val.accuracy, position.epoch)):
+        if position.epoch < trainer.epochs:
+            position.stopped_early = position.pruned = True
+            log.info(
+                "pruned after epoch %d: the search's pruner stops this trial (validation accuracy %.4f)",
+                position.epoch,
+                val.accuracy,
+            )
     position.epoch, position.step_in_epoch = position.epoch + 1, 0
     position.epoch_loss = torch.zeros_like(position.epoch_loss)
     return improved

@@ -5,8 +5,9 @@ running; and Hydra's Slurm launcher, requeued jobs continuing from their checkpo
 - `GridSweeper` (zenexp's default, `hydra/sweeper=grid`): Hydra's basic sweeper, every combination of the
   values given. Finished jobs are left as they are; interrupted ones continue from their checkpoints; the
   others run from the start (an earlier attempt's folder is kept in `.attempts/`).
-- `OptunaSearch` (`hydra/sweeper=lr_model_search`, with zenexp[sweep]): Hydra's Optuna sweeper with its study
-  in the sweep directory (`optuna.db`), so trials count across resumes.
+- `OptunaSearch` (`hydra/sweeper=lr_model_search`, with zenexp[sweep]): zenexp's own sweeper on Optuna's
+  ask/tell API, its study in the sweep directory (`zenexp.search`), so trials count across resumes, and its
+  jobs report to their trials, which a pruner may stop.
 - `SlurmLauncher` (`hydra/launcher=slurm`, with zenexp[sweep]): Hydra's `submitit_slurm`, whose jobs, when
   Slurm signals a preemption or a time limit, save a checkpoint, are requeued, and continue from it.
 
@@ -15,26 +16,32 @@ Hydra loads plugins only from the `hydra_plugins` package, hence this module's p
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import logging
+import math
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobReturn
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import ledger, machine, rundir, usercode
+from zenexp import ledger, machine, rundir, search, usercode
 from zenexp.errors import UserError
 from zenexp.ledger import Ledger, PlannedJob
 from zenexp.provenance import read_run_file
 from zenexp.schema import is_group_choice, plain
-from zenexp.sweeps import read_run
+from zenexp.sweeps import DONE, read_run
 
 log = logging.getLogger("zenexp")
 
@@ -194,83 +201,216 @@ def runs(todo: list[tuple[int, list[str]]], size: int | None) -> Iterator[tuple[
         yield first, batch
 
 
-if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:  # with zenexp[sweep]
-    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+class OptunaSearch(Sweeper):
+    """A search on Optuna's ask/tell API: it asks the study for trials, keeps `n_jobs` of them running (a new
+    one as each ends), and tells the study each result: the value (validation accuracy), pruned, or failed.
+    The study is kept in the sweep directory (`zenexp.search`), so a resumed search counts the trials already
+    run, finishes the interrupted ones from their checkpoints, and runs the rest of its `n_trials`."""
 
-    class OptunaSearch(OptunaSweeper):
-        """Hydra's Optuna sweeper, its study kept in the sweep directory (unless `storage` is given), so that a
-        resumed search counts the trials already run: a killed trial continues from its checkpoint (or is
-        recorded failed, without one), and the search runs the rest of its `n_trials`."""
+    def __init__(
+        self,
+        sampler: Callable[..., Any],
+        pruner: Any,
+        direction: str,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        storage: str,
+        study_name: str,
+        params: Mapping[str, str] | None,
+    ) -> None:
+        self.make_sampler, self.pruner = sampler, pruner
+        self.direction, self.n_trials, self.n_jobs = str(direction), int(n_trials), int(n_jobs)
+        self.max_failure_rate, self.storage, self.study_name = (
+            float(max_failure_rate),
+            str(storage),
+            str(study_name),
+        )
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            import optuna
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=usercode.script_first(task_function), config=config
+        )
 
-            # One line per trial comes from zenexp (job N finished); Optuna's own lines, coloured even when
-            # not on a terminal, only when something is wrong (alembic's: MainConfig's hydra_logging).
-            optuna.logging.disable_default_handler()
-            optuna.logging.enable_propagation()
-            optuna.logging.set_verbosity(logging.WARNING)
-
-        def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
-            task_function = usercode.script_first(task_function)  # as GridSweeper's
-            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-            search = self.sweeper
-            sweep_dir = Path(config.hydra.sweep.dir)
-            search.storage = search.storage or f"sqlite:///{sweep_dir.resolve() / 'optuna.db'}"
-            search.study_name = search.study_name or "zenexp"
-
-        def sweep(self, arguments: list[str]) -> None:
-            import optuna
-
-            search = self.sweeper
-            assert search.config is not None and search.storage is not None
-            sweep_dir = Path(search.config.hydra.sweep.dir)
-            sweep_dir.mkdir(parents=True, exist_ok=True)
-            saved = [*hydra_overrides(search.config), *arguments]
-            at_once = machine.jobs_at_once(search.config.hydra.launcher, search.n_jobs)
-            with refusing(), rundir.in_use(sweep_dir, "sweep"), machine.sharing(at_once, sweep_dir):
-                if not (sweep_dir / rundir.SWEEP_FILE).is_file():
-                    ledger.write(sweep_dir, Ledger(saved, "search", [], search.n_trials))
-                    return super().sweep(arguments)
+    def sweep(self, arguments: list[str]) -> None:
+        assert self.config is not None
+        search.quiet_optuna()
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with refusing(), rundir.in_use(sweep_dir, "sweep"):
+            problems = [
+                f"hydra.sweeper.{key}={value}: {why}"
+                for key, value, why in (
+                    ("direction", self.direction, "maximize or minimize"),
+                    ("n_trials", self.n_trials, "at least 1"),
+                    ("n_jobs", self.n_jobs, "at least 1"),
+                    ("max_failure_rate", self.max_failure_rate, "from 0 to 1"),
+                )
+                if not _valid(key, value)
+            ]
+            if problems:
+                raise UserError(problems[0])
+            space, fixed = search.search_space(self.params, arguments)
+            sampler = search.sampler(self.make_sampler, space)
+            launcher_target = str(self.config.hydra.launcher.get("_target_", ""))
+            store = search.storage(search.storage_kind(self.storage, launcher_target, sweep_dir), sweep_dir)
+            new = not (sweep_dir / rundir.SWEEP_FILE).is_file()
+            if new:
+                saved = [*hydra_overrides(self.config), *arguments]
+                ledger.write(sweep_dir, Ledger(saved, "search", [], self.n_trials))
+            else:
                 ledger.read(sweep_dir)  # a readable ledger of this search
-                planned = search.n_trials  # the ledger's, or the one given with the resume
-                study = optuna.load_study(study_name=search.study_name, storage=search.storage)
-                for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                    self._finish_interrupted(study, trial.number, sweep_dir / str(trial.number))
-                search.n_trials = planned - len(study.trials)
+            study = search.load_study(
+                store, self.study_name, sampler=sampler, pruner=self.pruner, direction=self.direction
+            )
+            interrupted = [] if new else self._interrupted(study, sweep_dir)
+            to_ask = max(0, self.n_trials - len(study.trials))
+            if not new:
                 log.info(
                     "resuming %s: %d of %d trials run, %d to go",
                     sweep_dir,
-                    len(study.trials),
-                    planned,
-                    search.n_trials,
+                    len(study.trials) - len(interrupted),
+                    self.n_trials,
+                    to_ask + len(interrupted),
                 )
-                if search.n_trials <= 0:
-                    return None
-                search.job_idx = len(study.trials)  # job folder = trial number
-                return super().sweep(arguments)
+            at_once = machine.jobs_at_once(self.config.hydra.launcher, self.n_jobs)
+            in_flight = 1 if at_once == 1 else self.n_jobs  # ELSEWHERE (Slurm): the search's own count
+            with machine.sharing(at_once, sweep_dir):
+                Trials(study, self._launch, space, fixed, in_flight, self._failures_allowed()).run(
+                    interrupted, to_ask
+                )
+            search.write_results(study, sweep_dir)
 
-        def _finish_interrupted(self, study: Any, number: int, folder: Path) -> None:
-            """A trial its driver left running: continued from its checkpoint and its value told to the study;
-            one that has none is recorded failed (the search asks for another)."""
-            import optuna
+    def _failures_allowed(self) -> int:
+        return int(self.max_failure_rate * self.n_trials)
 
-            own_folder(folder.parent, folder.name)
-            resumable = (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
+    def _launch(self, number: int, overrides: list[str]) -> JobReturn:
+        assert self.launcher is not None
+        (result,) = self.launcher.launch([overrides], initial_job_idx=number)
+        return result
+
+    def _interrupted(self, study: Any, sweep_dir: Path) -> list[tuple[int, list[str]]]:
+        """The trials its driver left running: one whose job ended is told its result; one with a
+        checkpoint is continued from it; one without is recorded failed (the search asks for another)."""
+        import optuna
+
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        todo = []
+        for trial in running:
+            folder = own_folder(sweep_dir, str(trial.number))
+            record = read_run(folder)
             ran = read_run_file(folder).get("overrides") if (folder / rundir.RUN_FILE).is_file() else None
-            if not resumable or not _task_overrides(ran) or rundir.is_in_use(folder):
-                study.tell(number, state=optuna.trial.TrialState.FAIL)
-                log.warning("trial %d was interrupted before its first checkpoint: recorded failed", number)
-                return
-            assert isinstance(ran, list)
-            overrides = prepared(folder.parent, folder, ran)
-            assert self.sweeper.launcher is not None
-            (result,) = self.sweeper.launcher.launch([overrides], initial_job_idx=number)
-            try:
-                study.tell(number, values=[float(result.return_value)])
-            except Exception:  # noqa: BLE001  (the job failed: Hydra raises its error here)
-                study.tell(number, state=optuna.trial.TrialState.FAIL)
+            if record.status in DONE and "val_accuracy" in record.metrics:
+                tell(study, trial.number, record.status, record.metrics["val_accuracy"])
+            elif (
+                (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
+                and _task_overrides(ran)
+                and not rundir.is_in_use(folder)
+            ):
+                assert isinstance(ran, list)
+                todo.append((trial.number, prepared(sweep_dir, folder, ran)))
+            else:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                log.warning(
+                    "trial %d was interrupted before its first checkpoint: recorded failed", trial.number
+                )
+        return todo
+
+
+def _valid(key: str, value: str | float) -> bool:
+    if isinstance(value, str):
+        return value in search.DIRECTIONS
+    return 0 <= value <= 1 if key == "max_failure_rate" else value >= 1
+
+
+def tell(study: Any, number: int, status: str, value: float | None) -> None:
+    """Tell the study how a trial ended: its value, pruned (at its last reported value), or failed."""
+    import optuna
+
+    if status == "pruned":
+        study.tell(number, state=optuna.trial.TrialState.PRUNED)
+    elif status == "finished" and value is not None and math.isfinite(value):
+        study.tell(number, value)
+    else:
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+
+
+class Trials:
+    """Runs a search's trials, `in_flight` at once: interrupted ones first, then new ones asked of the
+    study, each asked as a slot frees (no waiting for a whole batch)."""
+
+    def __init__(
+        self,
+        study: Any,
+        launch: Callable[[int, list[str]], JobReturn],
+        space: Mapping[str, Any],
+        fixed: list[str],
+        in_flight: int,
+        failures_allowed: int,
+    ) -> None:
+        self.study, self.launch, self.space, self.fixed = study, launch, space, fixed
+        self.in_flight, self.failures_allowed = in_flight, failures_allowed
+        self.stopped = False  # asking, until too many trials failed
+
+    def run(self, interrupted: list[tuple[int, list[str]]], to_ask: int) -> None:
+        queue = list(reversed(interrupted))
+        left = to_ask
+
+        def next_job() -> tuple[int, list[str]] | None:
+            nonlocal left
+            if queue:
+                return queue.pop()
+            if left <= 0 or self._too_many_failures():
+                return None
+            left -= 1
+            trial = self.study.ask(dict(self.space))
+            return trial.number, [*self.fixed, *search.trial_overrides(trial.params)]
+
+        if self.in_flight == 1:  # in this thread: the basic launcher runs the job here, signals and all
+            while (job := next_job()) is not None:
+                self._ended(job[0], self.launch(*job))
+            return
+        with ThreadPoolExecutor(self.in_flight) as pool:
+            running: dict[Future[JobReturn], int] = {}
+            while True:
+                while len(running) < self.in_flight and (job := next_job()) is not None:
+                    # machine.sharing is a context variable: each launch sees this thread's
+                    number, overrides = job
+                    launched = pool.submit(contextvars.copy_context().run, self.launch, number, overrides)
+                    running[launched] = number
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._ended(running.pop(future), future.result())
+
+    def _ended(self, number: int, job: JobReturn) -> None:
+        if job.status is not JobStatus.COMPLETED:
+            tell(self.study, number, "failed", None)
+            return
+        result = job.return_value
+        tell(self.study, number, "pruned" if getattr(result, "pruned", False) else "finished", float(result))
+
+    def _too_many_failures(self) -> bool:
+        import optuna
+
+        if self.stopped:
+            return True
+        failed = len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+        if failed <= self.failures_allowed:
+            return False
+        log.error(
+            "%d trials failed, more than hydra.sweeper.max_failure_rate allows (%d): the search stops asking "
+            "for trials; finish it with zenexp resume once the cause is fixed",
+            failed,
+            self.failures_allowed,
+        )
+        self.stopped = True
+        return True
 
 
 def _task_overrides(overrides: Any) -> bool:

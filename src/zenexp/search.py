@@ -1,0 +1,291 @@
+"""Optuna searches (`hydra/sweeper=lr_model_search`): the space a search samples, where its study is kept,
+and how a trial's job reports to it and learns that it is pruned.
+
+The sweeper (`hydra_plugins.zenexp_plugins.OptunaSearch`) asks the study for trials and tells it their
+results; each trial is a job whose folder is its trial number. A job reaches the study through its storage
+in the sweep directory, which it finds as the sweeper did: SQLite (`optuna.db`) where every job runs on this
+machine, Optuna's journal file (`optuna.journal`, made for shared filesystems) where they run on other nodes.
+Optuna is imported here only when a search runs (it comes with zenexp[sweep]).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+from omegaconf import OmegaConf
+
+from zenexp.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+log = logging.getLogger("zenexp")
+
+SWEEPER = "hydra_plugins.zenexp_plugins.OptunaSearch"
+STORAGE_FILES = {"sqlite": "optuna.db", "journal": "optuna.journal"}
+STORAGES = ("auto", *STORAGE_FILES)
+DIRECTIONS = ("maximize", "minimize")
+NO_PRUNER = "optuna.pruners.NopPruner"
+
+
+# ---- the space ----------------------------------------------------------------------------------------------
+
+
+def search_space(
+    params: Mapping[str, str], arguments: Sequence[str]
+) -> tuple[dict[str, BaseDistribution], list[str]]:
+    """The distributions to sample, by override key (`optim.lr`, `model`), from the search's `params` and the
+    command line's sweep overrides (`choice(...)`, `range(...)`, `interval(...)`, `tag(log, interval(...))`);
+    and the command line's other overrides, which every trial takes as they are."""
+    parser = OverridesParser.create()
+    lines = [*(f"{key}={value}" for key, value in params.items()), *arguments]
+    try:
+        parsed = parser.parse_overrides(lines)
+    except Exception as error:  # noqa: BLE001  (Hydra's parse errors: one line)
+        raise UserError(f"hydra.sweeper.params: {error}") from None
+    space: dict[str, BaseDistribution] = {}
+    fixed: list[str] = []
+    for override in parsed:
+        if override.is_sweep_override():
+            space[override.get_key_element()] = _distribution(override)
+        elif str(override.input_line) in arguments:
+            fixed.append(str(override.input_line))
+        else:  # a param of one value: every trial takes it
+            fixed.append(f"{override.get_key_element()}={override.get_value_element_as_str()}")
+    if not space:
+        raise UserError(
+            "hydra.sweeper.params: nothing to search; give choice(...), range(...) or interval(...) values"
+        )
+    return space, fixed
+
+
+def _distribution(override: Override) -> BaseDistribution:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    value = override.value()
+    name = str(override.input_line)
+    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
+        choices = list(override.sweep_iterator(transformer=Transformer.encode))
+        plain = [c for c in choices if c is None or isinstance(c, (str, int, float, bool))]
+        if not plain or len(plain) < len(choices):
+            raise UserError(
+                f"{name}: a searched choice() takes plain values (numbers, names, true/false, null)"
+            )
+        return CategoricalDistribution(plain)
+    if isinstance(value, RangeSweep):
+        numbers = [v for v in override.sweep_iterator() if isinstance(v, int) and not isinstance(v, bool)]
+        if not numbers or len(numbers) < len(list(override.sweep_iterator())):
+            raise UserError(f"{name}: a searched range() takes whole numbers and holds at least one")
+        return IntDistribution(min(numbers), max(numbers), step=abs(int(value.step or 1)))
+    if isinstance(value, IntervalSweep):
+        low, high, log_scale = value.start, value.end, "log" in value.tags
+        if low is None or high is None or not low < high or (log_scale and low <= 0):
+            raise UserError(f"{name}: an interval needs low < high (and low > 0 on a log scale)")
+        if isinstance(low, int) and isinstance(high, int):
+            return IntDistribution(low, high, log=log_scale)
+        return FloatDistribution(float(low), float(high), log=log_scale)
+    raise UserError(f"{name}: a search samples choice(...), range(...) and interval(...) only")
+
+
+def trial_overrides(params: Mapping[str, Any]) -> list[str]:
+    """A trial's sampled values as overrides (`optim.lr=0.0123`, `model=small`)."""
+    return [
+        f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}" for key, value in params.items()
+    ]
+
+
+def grid_space(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
+    """The search space as the grid sampler takes it: every value of each choice and range."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    grid: dict[str, list[Any]] = {}
+    for key, distribution in space.items():
+        if isinstance(distribution, CategoricalDistribution):
+            grid[key] = list(distribution.choices)
+        elif isinstance(distribution, IntDistribution) and not distribution.log:
+            grid[key] = list(range(distribution.low, distribution.high + 1, distribution.step))
+        else:
+            raise UserError(
+                f"hydra.sweeper.params.{key}: the grid sampler takes choice(...) and range(...) values, not "
+                f"intervals; give the values to try"
+            )
+    return grid
+
+
+def sampler(make: Callable[..., optuna.samplers.BaseSampler], space: Mapping[str, BaseDistribution]) -> Any:
+    """The study's sampler, from its config (a partial): the grid sampler gets its grid, CMA-ES is refused
+    for a space it cannot sample (it samples numbers only)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    target = getattr(make, "func", make)
+    if target is optuna.samplers.GridSampler:
+        return make(search_space=grid_space(space))
+    if target is optuna.samplers.CmaEsSampler:
+        chosen = [key for key, d in space.items() if isinstance(d, CategoricalDistribution)]
+        if chosen:
+            raise UserError(
+                f"hydra.sweeper.params.{chosen[0]}: CMA-ES samples numbers, not choices; search it with "
+                f"hydra/sweeper/sampler=tpe, or fix it (e.g. {chosen[0]}=... on the command line)"
+            )
+    return make()
+
+
+# ---- the study ----------------------------------------------------------------------------------------------
+
+
+def storage_kind(choice: str, launcher_target: str, sweep_dir: Path) -> str:
+    """Where the study is kept: the one a search already has in its directory; else, with `auto`, the
+    journal file where jobs run on other nodes (Slurm) and SQLite where they all run here."""
+    if choice not in STORAGES:
+        raise UserError(f"hydra.sweeper.storage={choice}: give one of {', '.join(STORAGES)}")
+    present = [kind for kind, name in STORAGE_FILES.items() if (sweep_dir / name).exists()]
+    if len(present) > 1:
+        raise UserError(f"{sweep_dir}: holds both optuna.db and optuna.journal; one study per search")
+    if present and choice not in ("auto", present[0]):
+        raise UserError(
+            f"hydra.sweeper.storage={choice}: this search keeps its study in {sweep_dir / STORAGE_FILES[present[0]]}"
+        )
+    if present:
+        return present[0]
+    if choice != "auto":
+        return choice
+    return "journal" if launcher_target.endswith("SlurmLauncher") else "sqlite"
+
+
+def storage(kind: str, sweep_dir: Path) -> optuna.storages.BaseStorage:
+    """The study's storage in the sweep directory; a study of an Optuna too old to read is one line."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    path = (sweep_dir / STORAGE_FILES[kind]).resolve()
+    if kind == "journal":
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    url = f"sqlite:///{path}"
+    try:  # jobs on this machine write to it at once: wait for a lock rather than fail at once
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    except RuntimeError as error:  # the table schema of another Optuna version
+        raise UserError(
+            f"{path}: a study written by an older Optuna (zenexp's earlier sweeper used Optuna 2); "
+            f"upgrade it with: optuna storage upgrade --storage {url} (then resume), or start a new search"
+            if "no longer compatible" in str(error)
+            else f"{path}: {error}"
+        ) from None
+
+
+def load_study(
+    store: optuna.storages.BaseStorage,
+    name: str,
+    *,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    direction: str | None = None,
+) -> optuna.Study:
+    """The search's study, made if it is new (`direction` given), else as it was recorded."""
+    import optuna
+
+    try:
+        if direction is not None and not any(s.study_name == name for s in store.get_all_studies()):
+            return optuna.create_study(
+                study_name=name,
+                storage=store,
+                sampler=sampler,
+                pruner=pruner,
+                direction="maximize" if direction == "maximize" else "minimize",
+            )
+        study = optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner)
+    except KeyError:
+        raise UserError(
+            f"hydra.sweeper.study_name={name}: the search's storage holds no study of that name"
+        ) from None
+    if direction is not None and study.direction.name.lower() != direction:
+        raise UserError(
+            f"hydra.sweeper.direction={direction}: this search's study was started to "
+            f"{study.direction.name.lower()}"
+        )
+    return study
+
+
+def write_results(study: optuna.Study, sweep_dir: Path) -> None:
+    """`optimization_results.yaml` (as Hydra's Optuna sweeper wrote it): the best trial's params and value."""
+    import optuna
+
+    from zenexp import rundir
+
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not finished:
+        log.warning("no trial finished: no best trial yet")
+        return
+    best = study.best_trial
+    results = {
+        "name": "optuna",
+        "best_trial": best.number,
+        "best_params": best.params,
+        "best_value": best.value,
+    }
+    rundir.write_atomic(sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(results))
+    log.info(
+        "best trial %d: val_accuracy %.4f, %s",
+        best.number,
+        best.value,
+        " ".join(trial_overrides(best.params)),
+    )
+
+
+def quiet_optuna() -> None:
+    """One line per trial comes from zenexp; Optuna's own lines (coloured, even off a terminal) only when
+    something is wrong, through zenexp's log."""
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(logging.WARNING)
+
+
+# ---- a trial's job ------------------------------------------------------------------------------------------
+
+
+Prune = Callable[[float, int], bool]
+
+
+def never(value: float, epoch: int) -> bool:
+    return False
+
+
+def pruning(hydra: Any) -> Prune:
+    """For a job that is a trial of a search with a pruner: report each epoch's validation accuracy to the
+    trial (its job number), and say whether the pruner stops it. Otherwise, never."""
+    from hydra.types import RunMode
+    from hydra.utils import instantiate
+
+    sweeper = hydra.sweeper
+    if hydra.mode != RunMode.MULTIRUN or sweeper.get("_target_") != SWEEPER:
+        return never
+    if sweeper.pruner.get("_target_") == NO_PRUNER:
+        return never
+    import optuna
+
+    quiet_optuna()
+    sweep_dir = Path(hydra.sweep.dir)
+    kind = storage_kind(str(sweeper.storage), str(hydra.launcher.get("_target_", "")), sweep_dir)
+    name = str(sweeper.study_name)
+    store = storage(kind, sweep_dir)
+    study = load_study(store, name, pruner=instantiate(sweeper.pruner))
+    trial_id = store.get_trial_id_from_study_id_trial_number(
+        store.get_study_id_from_name(name), int(hydra.job.num)
+    )
+    trial = optuna.trial.Trial(study, trial_id)
+
+    def prune(value: float, epoch: int) -> bool:
+        if math.isfinite(value):
+            trial.report(value, epoch)
+        return trial.should_prune()
+
+    return prune
