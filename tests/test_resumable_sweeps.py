@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tests.conftest import SwanLabRun, cli, hashes, in_process, write_cifar10, zenexp_for
@@ -159,6 +160,8 @@ def test_a_killed_optuna_search_is_resumed_and_counts_its_trials(in_tmp_path: Pa
         "hydra/sweeper=lr_model_search",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.sampler.n_startup_trials=2",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
         *SLOW,
     ]
     sweep = kill_driver_when(search, "1/checkpoints/last.pt")
@@ -169,11 +172,16 @@ def test_a_killed_optuna_search_is_resumed_and_counts_its_trials(in_tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert hashes(sweep / "0") == finished_before
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
-    assert all(read_run(sweep / job).status == "finished" for job in ("1", "2", "3"))
+    assert all(read_run(sweep / job).status in ("finished", "pruned") for job in ("1", "2", "3"))
     assert json.loads((sweep / "1" / "run.json").read_text())["resumed"]  # the killed trial, continued
+    study = optuna.load_study(study_name="zenexp", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    for trial in study.trials:  # each told how its job ended, the killed one too; every epoch reported once
+        run = read_run(sweep / str(trial.number))
+        assert trial.state.name.lower() == {"finished": "complete", "pruned": "pruned"}[run.status]
+        assert trial.value == run.metrics["val_accuracy"] or run.status == "pruned"
+        assert sorted(trial.intermediate_values) == list(range(1, int(run.metrics["epochs"]) + 1))
     results = (sweep / "optimization_results.yaml").read_text()
-    best = max(read_run(sweep / job).metrics["val_accuracy"] for job in ("0", "1", "2", "3"))
-    assert f"best_value: {best}" in results
+    assert f"best_value: {study.best_value}" in results
     assert "\x1b[" not in done.stdout + done.stderr  # no colour codes off a terminal
     assert "alembic" not in done.stdout + done.stderr
 

@@ -405,7 +405,7 @@ def test_sweep_syntax_the_launcher_cannot_run_is_one_line(
     in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stderr = refuse_in_process(["-m", "optim.lr=interval(0,1)"], capsys)
-    assert_one_short_message(stderr, "optim.lr=interval(0,1)", "add hydra/sweeper=optuna")
+    assert_one_short_message(stderr, "optim.lr=interval(0,1)", "add hydra/sweeper=lr_model_search")
     stderr = refuse_in_process(["-m", "seed=0,1,-1", *QUICK], capsys)
     assert "1 of 3 jobs are invalid" in stderr and "seed=-1: expected an integer >= 0" in stderr
     assert nothing_was_recorded(in_tmp_path)

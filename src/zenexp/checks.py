@@ -298,7 +298,7 @@ def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
         if override.is_sweep_override() and not (override.is_choice_sweep() or override.is_range_sweep()):
             raise UserError(
                 f"{override.input_line}: the basic sweeper runs lists (a,b,c) and range(); an interval is for "
-                f"a sweeper that samples: add hydra/sweeper=optuna (pip install 'zenexp[sweep]')"
+                f"a sweeper that samples: add hydra/sweeper=lr_model_search (pip install 'zenexp[sweep]')"
             )
     return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
 

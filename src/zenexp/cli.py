@@ -17,13 +17,14 @@ from pathlib import Path
 
 import hydra
 from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from zenexp import UserError, compare, ledger, machine, rundir, sweeps, task, usercode
+from zenexp import UserError, compare, ledger, machine, rundir, search, sweeps, task, usercode
 from zenexp.checks import check_points, raise_problems, sweep_points
 from zenexp.configs import add_to_hydra_store
 from zenexp.evaluation import confusion_table
@@ -177,6 +178,9 @@ def compare_command(args: Sequence[str]) -> int:
     print(compare.table(runs, options.sort or "val_accuracy", options.ascending))
     png = options.png or (options.paths[0] if len(options.paths) == 1 else Path.cwd()) / "curves.png"
     print(f"\ncurves: {compare.plot_curves(runs, png)}")
+    for path in options.paths:  # a search's own plots, beside the curves
+        for drawn in search.plot_study(path, png.parent) if (path / rundir.SWEEP_FILE).is_file() else []:
+            print(f"search: {drawn}")
     return 0
 
 
@@ -210,6 +214,15 @@ def eval_command(args: Sequence[str]) -> int:
     return 0
 
 
+def fixed_overrides(overrides: list[str]) -> list[str]:
+    """A search's overrides without those it samples (`optim.lr=interval(0.01, 0.1)`)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException:
+        return overrides  # the check names the line that does not parse
+    return [str(o.input_line) for o in parsed if not o.is_sweep_override()]
+
+
 def check(args: Sequence[str], quiet: bool = False) -> int:
     """Check every job that `args` would run; print the bad ones. 0 when all are valid."""
     parsed = get_args_parser().parse_args(list(args))
@@ -217,7 +230,9 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
     searched = any(o.startswith("hydra/sweeper=") and o != GRID for o in overrides)
     if parsed.multirun and not searched:
         points = sweep_points(overrides)
-    else:  # a single run, or a sweeper that chooses its own points: check what is fixed
+    elif searched:  # a sweeper that chooses its own points: check what is fixed
+        points = [fixed_overrides(overrides)]
+    else:
         points = [overrides]
     with machine.sharing(_jobs_at_once(points, searched) if parsed.multirun else 1):
         failures = check_points(points)

@@ -88,9 +88,7 @@ def _distribution(override: Override) -> BaseDistribution:
         low, high, log_scale = value.start, value.end, "log" in value.tags
         if low is None or high is None or not low < high or (log_scale and low <= 0):
             raise UserError(f"{name}: an interval needs low < high (and low > 0 on a log scale)")
-        if isinstance(low, int) and isinstance(high, int):
-            return IntDistribution(low, high, log=log_scale)
-        return FloatDistribution(float(low), float(high), log=log_scale)
+        return FloatDistribution(float(low), float(high), log=log_scale)  # Hydra's intervals are of floats
     raise UserError(f"{name}: a search samples choice(...), range(...) and interval(...) only")
 
 
@@ -136,6 +134,15 @@ def sampler(make: Callable[..., optuna.samplers.BaseSampler], space: Mapping[str
                 f"hydra/sweeper/sampler=tpe, or fix it (e.g. {chosen[0]}=... on the command line)"
             )
     return make()
+
+
+def grid_points(sampler: Any, space: Mapping[str, BaseDistribution]) -> int | None:
+    """How many points the grid sampler's grid has (each is one trial); None for other samplers."""
+    import optuna
+
+    if not isinstance(sampler, optuna.samplers.GridSampler):
+        return None
+    return math.prod(len(values) for values in grid_space(space).values())
 
 
 # ---- the study ----------------------------------------------------------------------------------------------
@@ -237,6 +244,53 @@ def write_results(study: optuna.Study, sweep_dir: Path) -> None:
         best.value,
         " ".join(trial_overrides(best.params)),
     )
+
+
+def plot_study(sweep_dir: Path, folder: Path) -> list[Path]:
+    """A search's optimisation history and each parameter's importance (Optuna's own matplotlib plots), as
+    `optimization_history.png` and `param_importances.png` in `folder`; none for a sweep that is no search."""
+    import io
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as plots
+
+    from zenexp import rundir
+
+    if not any((sweep_dir / name).is_file() for name in STORAGE_FILES.values()):
+        return []
+    quiet_optuna()
+    store = storage(storage_kind("auto", "", sweep_dir), sweep_dir)
+    names = [s.study_name for s in store.get_all_studies()]
+    if len(names) != 1:
+        return []
+    loaded = optuna.load_study(study_name=names[0], storage=store)
+    finished = loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    drawn = []
+    for name, plot, needs in (
+        ("optimization_history.png", plots.plot_optimization_history, 1),
+        ("param_importances.png", plots.plot_param_importances, 2),
+    ):
+        if len(finished) < needs:
+            log.warning("%s: needs %d finished trials; not drawn", name, needs)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            axes = plot(loaded, target_name="val_accuracy")
+        figure = axes.get_figure(root=True)
+        assert figure is not None
+        figure.set_size_inches(8, 5)
+        figure.tight_layout()
+        picture = io.BytesIO()
+        figure.savefig(picture, format="png", dpi=100)
+        plt.close(figure)
+        rundir.write_atomic(folder / name, picture.getvalue())
+        drawn.append(folder / name)
+    return drawn
 
 
 def quiet_optuna() -> None:

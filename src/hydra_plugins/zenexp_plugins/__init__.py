@@ -256,6 +256,10 @@ class OptunaSearch(Sweeper):
                 raise UserError(problems[0])
             space, fixed = search.search_space(self.params, arguments)
             sampler = search.sampler(self.make_sampler, space)
+            if points := search.grid_points(sampler, space):
+                if self.n_trials > points:
+                    log.info("the grid has %d points: %d trials, not %d", points, points, self.n_trials)
+                self.n_trials = min(self.n_trials, points)
             launcher_target = str(self.config.hydra.launcher.get("_target_", ""))
             store = search.storage(search.storage_kind(self.storage, launcher_target, sweep_dir), sweep_dir)
             new = not (sweep_dir / rundir.SWEEP_FILE).is_file()
@@ -331,12 +335,17 @@ def tell(study: Any, number: int, status: str, value: float | None) -> None:
     """Tell the study how a trial ended: its value, pruned (at its last reported value), or failed."""
     import optuna
 
-    if status == "pruned":
-        study.tell(number, state=optuna.trial.TrialState.PRUNED)
-    elif status == "finished" and value is not None and math.isfinite(value):
-        study.tell(number, value)
-    else:
-        study.tell(number, state=optuna.trial.TrialState.FAIL)
+    try:
+        if status == "pruned":
+            study.tell(number, state=optuna.trial.TrialState.PRUNED)
+        elif status == "finished" and value is not None and math.isfinite(value):
+            study.tell(number, value)
+        else:
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+    except RuntimeError as error:
+        # The grid sampler, its grid done, stops `study.optimize`, which this is not; the trial is recorded.
+        if "Study.stop" not in str(error):
+            raise
 
 
 class Trials:
