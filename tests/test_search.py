@@ -14,7 +14,6 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from PIL import Image
 
-from hydra_plugins.zenexp_plugins import Trials
 from tests.conftest import SwanLabRun, in_process, read_metrics, zenexp_for
 from zenexp import search
 from zenexp.errors import UserError
@@ -108,7 +107,9 @@ def test_parallel_trials_are_asked_for_as_each_ends_not_in_batches() -> None:
         return finished(0.1 * number)
 
     space = {"optim.lr": optuna.distributions.FloatDistribution(0.001, 0.1)}
-    Trials(study, launch, space, ["trainer.epochs=1"], in_flight=2, failures_allowed=0).run([], to_ask=4)
+    search.Trials(study, launch, space, ["trainer.epochs=1"], in_flight=2, failures_allowed=0).run(
+        [], to_ask=4
+    )
     assert events.index("start 2") < events.index("end 1")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert study.best_trial.number == 3

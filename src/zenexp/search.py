@@ -10,14 +10,17 @@ Optuna is imported here only when a search runs (it comes with zenexp[sweep]).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from zenexp.errors import UserError
@@ -301,6 +304,100 @@ def quiet_optuna() -> None:
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(logging.WARNING)
+
+
+# ---- running the trials ------------------------------------------------------------------------------------
+
+
+def tell(study: Any, number: int, status: str, value: float | None) -> None:
+    """Tell the study how a trial ended: its value, pruned (at its last reported value), or failed."""
+    import optuna
+
+    try:
+        if status == "pruned":
+            study.tell(number, state=optuna.trial.TrialState.PRUNED)
+        elif status == "finished" and value is not None and math.isfinite(value):
+            study.tell(number, value)
+        else:
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+    except RuntimeError as error:
+        # The grid sampler, its grid done, stops `study.optimize`, which this is not; the trial is recorded.
+        if "Study.stop" not in str(error):
+            raise
+
+
+class Trials:
+    """Runs a search's trials, `in_flight` at once: interrupted ones first, then new ones asked of the
+    study, each asked as a slot frees (no waiting for a whole batch)."""
+
+    def __init__(
+        self,
+        study: Any,
+        launch: Callable[[int, list[str]], JobReturn],
+        space: Mapping[str, Any],
+        fixed: list[str],
+        in_flight: int,
+        failures_allowed: int,
+    ) -> None:
+        self.study, self.launch, self.space, self.fixed = study, launch, space, fixed
+        self.in_flight, self.failures_allowed = in_flight, failures_allowed
+        self.stopped = False  # asking, until too many trials failed
+
+    def run(self, interrupted: list[tuple[int, list[str]]], to_ask: int) -> None:
+        queue = list(reversed(interrupted))
+        left = to_ask
+
+        def next_job() -> tuple[int, list[str]] | None:
+            nonlocal left
+            if queue:
+                return queue.pop()
+            if left <= 0 or self._too_many_failures():
+                return None
+            left -= 1
+            trial = self.study.ask(dict(self.space))
+            return trial.number, [*self.fixed, *trial_overrides(trial.params)]
+
+        if self.in_flight == 1:  # in this thread: the basic launcher runs the job here, signals and all
+            while (job := next_job()) is not None:
+                self._ended(job[0], self.launch(*job))
+            return
+        with ThreadPoolExecutor(self.in_flight) as pool:
+            running: dict[Future[JobReturn], int] = {}
+            while True:
+                while len(running) < self.in_flight and (job := next_job()) is not None:
+                    # machine.sharing is a context variable: each launch sees this thread's
+                    number, overrides = job
+                    launched = pool.submit(contextvars.copy_context().run, self.launch, number, overrides)
+                    running[launched] = number
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._ended(running.pop(future), future.result())
+
+    def _ended(self, number: int, job: JobReturn) -> None:
+        if job.status is not JobStatus.COMPLETED:
+            tell(self.study, number, "failed", None)
+            return
+        result = job.return_value
+        tell(self.study, number, "pruned" if getattr(result, "pruned", False) else "finished", float(result))
+
+    def _too_many_failures(self) -> bool:
+        import optuna
+
+        if self.stopped:
+            return True
+        failed = len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+        if failed <= self.failures_allowed:
+            return False
+        log.error(
+            "%d trials failed, more than hydra.sweeper.max_failure_rate allows (%d): the search stops asking "
+            "for trials; finish it with zenexp resume once the cause is fixed",
+            failed,
+            self.failures_allowed,
+        )
+        self.stopped = True
+        return True
 
 
 # ---- a trial's job ------------------------------------------------------------------------------------------

@@ -16,13 +16,10 @@ Hydra loads plugins only from the `hydra_plugins` package, hence this module's p
 
 from __future__ import annotations
 
-import contextvars
 import importlib.util
 import logging
-import math
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
@@ -284,7 +281,7 @@ class OptunaSearch(Sweeper):
             at_once = machine.jobs_at_once(self.config.hydra.launcher, self.n_jobs)
             in_flight = 1 if at_once == 1 else self.n_jobs  # ELSEWHERE (Slurm): the search's own count
             with machine.sharing(at_once, sweep_dir):
-                Trials(study, self._launch, space, fixed, in_flight, self._failures_allowed()).run(
+                search.Trials(study, self._launch, space, fixed, in_flight, self._failures_allowed()).run(
                     interrupted, to_ask
                 )
             search.write_results(study, sweep_dir)
@@ -309,7 +306,7 @@ class OptunaSearch(Sweeper):
             record = read_run(folder)
             ran = read_run_file(folder).get("overrides") if (folder / rundir.RUN_FILE).is_file() else None
             if record.status in DONE and "val_accuracy" in record.metrics:
-                tell(study, trial.number, record.status, record.metrics["val_accuracy"])
+                search.tell(study, trial.number, record.status, record.metrics["val_accuracy"])
             elif (
                 (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
                 and _task_overrides(ran)
@@ -329,97 +326,6 @@ def _valid(key: str, value: str | float) -> bool:
     if isinstance(value, str):
         return value in search.DIRECTIONS
     return 0 <= value <= 1 if key == "max_failure_rate" else value >= 1
-
-
-def tell(study: Any, number: int, status: str, value: float | None) -> None:
-    """Tell the study how a trial ended: its value, pruned (at its last reported value), or failed."""
-    import optuna
-
-    try:
-        if status == "pruned":
-            study.tell(number, state=optuna.trial.TrialState.PRUNED)
-        elif status == "finished" and value is not None and math.isfinite(value):
-            study.tell(number, value)
-        else:
-            study.tell(number, state=optuna.trial.TrialState.FAIL)
-    except RuntimeError as error:
-        # The grid sampler, its grid done, stops `study.optimize`, which this is not; the trial is recorded.
-        if "Study.stop" not in str(error):
-            raise
-
-
-class Trials:
-    """Runs a search's trials, `in_flight` at once: interrupted ones first, then new ones asked of the
-    study, each asked as a slot frees (no waiting for a whole batch)."""
-
-    def __init__(
-        self,
-        study: Any,
-        launch: Callable[[int, list[str]], JobReturn],
-        space: Mapping[str, Any],
-        fixed: list[str],
-        in_flight: int,
-        failures_allowed: int,
-    ) -> None:
-        self.study, self.launch, self.space, self.fixed = study, launch, space, fixed
-        self.in_flight, self.failures_allowed = in_flight, failures_allowed
-        self.stopped = False  # asking, until too many trials failed
-
-    def run(self, interrupted: list[tuple[int, list[str]]], to_ask: int) -> None:
-        queue = list(reversed(interrupted))
-        left = to_ask
-
-        def next_job() -> tuple[int, list[str]] | None:
-            nonlocal left
-            if queue:
-                return queue.pop()
-            if left <= 0 or self._too_many_failures():
-                return None
-            left -= 1
-            trial = self.study.ask(dict(self.space))
-            return trial.number, [*self.fixed, *search.trial_overrides(trial.params)]
-
-        if self.in_flight == 1:  # in this thread: the basic launcher runs the job here, signals and all
-            while (job := next_job()) is not None:
-                self._ended(job[0], self.launch(*job))
-            return
-        with ThreadPoolExecutor(self.in_flight) as pool:
-            running: dict[Future[JobReturn], int] = {}
-            while True:
-                while len(running) < self.in_flight and (job := next_job()) is not None:
-                    # machine.sharing is a context variable: each launch sees this thread's
-                    number, overrides = job
-                    launched = pool.submit(contextvars.copy_context().run, self.launch, number, overrides)
-                    running[launched] = number
-                if not running:
-                    return
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._ended(running.pop(future), future.result())
-
-    def _ended(self, number: int, job: JobReturn) -> None:
-        if job.status is not JobStatus.COMPLETED:
-            tell(self.study, number, "failed", None)
-            return
-        result = job.return_value
-        tell(self.study, number, "pruned" if getattr(result, "pruned", False) else "finished", float(result))
-
-    def _too_many_failures(self) -> bool:
-        import optuna
-
-        if self.stopped:
-            return True
-        failed = len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
-        if failed <= self.failures_allowed:
-            return False
-        log.error(
-            "%d trials failed, more than hydra.sweeper.max_failure_rate allows (%d): the search stops asking "
-            "for trials; finish it with zenexp resume once the cause is fixed",
-            failed,
-            self.failures_allowed,
-        )
-        self.stopped = True
-        return True
 
 
 def _task_overrides(overrides: Any) -> bool:
