@@ -81,3 +81,9 @@ def test_the_data_benchmark_prints_every_way_of_reading() -> None:
         "PNGs",
     ):
         assert label in printed
+
+
+def test_the_pruning_benchmark_prints_both_searches() -> None:
+    printed = quick("pruning.py")
+    assert "no pruner           5      0     10" in printed  # 5 trials of 2 epochs, none pruned
+    assert "median pruner       5" in printed and "best val_accuracy" in printed
