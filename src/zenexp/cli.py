@@ -108,8 +108,9 @@ def run(args: list[str]) -> None:
         if planned:
             assert sweep_dir is not None
             runs = sweeps.write_sweep_summary(sweep_dir)
-            print(f"\n{sweep_outcome(runs)}; {sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
-            print(compare.table(runs))
+            if runs:  # none: refused before its first job (the error says why)
+                print(f"\n{sweep_outcome(runs)}; {sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
+                print(compare.table(runs))
     if planned and any(run.status not in sweeps.DONE for run in runs):
         print(f"finish the sweep with: zenexp resume {sweep_dir}", file=sys.stderr)
         sys.exit(1)

@@ -126,6 +126,8 @@ def sampler(make: Callable[..., optuna.samplers.BaseSampler], space: Mapping[str
     import optuna
     from optuna.distributions import CategoricalDistribution
 
+    if isinstance(make, optuna.samplers.BaseSampler):  # a user's config without `_partial_: true`
+        make = type(make)
     target = getattr(make, "func", make)
     if target is optuna.samplers.GridSampler:
         return make(search_space=grid_space(space))
@@ -194,15 +196,16 @@ def load_study(
     store: optuna.storages.BaseStorage,
     name: str,
     *,
+    create: bool = False,
     sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
-    direction: str | None = None,
+    direction: str = "maximize",
 ) -> optuna.Study:
-    """The search's study, made if it is new (`direction` given), else as it was recorded."""
+    """The search's study: made for a new search (`create`), else the one its storage holds."""
     import optuna
 
-    try:
-        if direction is not None and not any(s.study_name == name for s in store.get_all_studies()):
+    if create:
+        try:
             return optuna.create_study(
                 study_name=name,
                 storage=store,
@@ -210,15 +213,21 @@ def load_study(
                 pruner=pruner,
                 direction="maximize" if direction == "maximize" else "minimize",
             )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise UserError(
+                f"hydra.sweeper.study_name={name}: the sweep directory already holds a study of that name, "
+                f"but no ledger (sweep.json); start the search in a new directory"
+            ) from None
+    try:
         study = optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner)
     except KeyError:
         raise UserError(
-            f"hydra.sweeper.study_name={name}: the search's storage holds no study of that name"
+            f"hydra.sweeper.study_name={name}: the search's study file holds no study of that name; it is "
+            f"not this search's, or it was replaced"
         ) from None
-    if direction is not None and study.direction.name.lower() != direction:
+    if study.direction.name.lower() != direction:
         raise UserError(
-            f"hydra.sweeper.direction={direction}: this search's study was started to "
-            f"{study.direction.name.lower()}"
+            f"hydra.sweeper.direction={direction}: this search's study was started to {study.direction.name.lower()}"
         )
     return study
 
@@ -428,7 +437,7 @@ def pruning(hydra: Any) -> Prune:
     kind = storage_kind(str(sweeper.storage), str(hydra.launcher.get("_target_", "")), sweep_dir)
     name = str(sweeper.study_name)
     store = storage(kind, sweep_dir)
-    study = load_study(store, name, pruner=instantiate(sweeper.pruner))
+    study = load_study(store, name, pruner=instantiate(sweeper.pruner), direction=str(sweeper.direction))
     trial_id = store.get_trial_id_from_study_id_trial_number(
         store.get_study_id_from_name(name), int(hydra.job.num)
     )

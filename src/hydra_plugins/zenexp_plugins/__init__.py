@@ -266,7 +266,12 @@ class OptunaSearch(Sweeper):
             else:
                 ledger.read(sweep_dir)  # a readable ledger of this search
             study = search.load_study(
-                store, self.study_name, sampler=sampler, pruner=self.pruner, direction=self.direction
+                store,
+                self.study_name,
+                create=new,
+                sampler=sampler,
+                pruner=self.pruner,
+                direction=self.direction,
             )
             interrupted = [] if new else self._interrupted(study, sweep_dir)
             to_ask = max(0, self.n_trials - len(study.trials))
