@@ -144,7 +144,7 @@ BAD_INPUTS = [
     (["optim=sgdd"], "optim=sgdd", "adam, sgd"),
     (["experiment=nope"], "experiment=nope", "lesson, lesson_fake"),
     (["hydra/launcher=nope"], "hydra/launcher=nope", "joblib"),
-    (["hydra/sweeper=nope"], "hydra/sweeper=nope", "optuna"),
+    (["hydra/sweeper=nope"], "hydra/sweeper=nope", "lr_model_search"),
     # mandatory values left missing, and required fields removed
     (["optim.lr=???"], "optim.lr is missing", "optim.lr=<float>"),
     (["~seed"], "seed: removed (~seed)", "set a value instead"),

@@ -682,11 +682,10 @@ def _search_problems(written: dict[str, Any]) -> list[str]:
     """A TPE search whose trials are all start-up trials samples at random only: not what was asked for.
     Hydra's own Optuna sweeper, if installed, registers samplers of the same names as zenexp's search."""
     sweeper = written.get("sweeper") or {}
-    if (
-        isinstance(sweeper, dict)
-        and sweeper.get("_target_") == search.SWEEPER
-        and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
-    ):
+    searching = isinstance(sweeper, dict) and sweeper.get("_target_") == search.SWEEPER
+    if searching and importlib.util.find_spec("optuna") is None:
+        return ["an Optuna search needs Optuna: pip install 'zenexp[sweep]'"]
+    if searching and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
         return [
             "hydra-optuna-sweeper is installed: its hydra/sweeper/sampler configs replace those of zenexp's "
             "search; remove it with: pip uninstall hydra-optuna-sweeper"
