@@ -5,8 +5,10 @@ of the earlier sweeper refused. Studies are read back from their real storage fi
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import threading
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import optuna
@@ -129,6 +131,33 @@ def test_a_study_of_the_earlier_sweeper_is_refused_in_one_line(in_tmp_path: Path
         "or start a new search"
     ) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("present", "absent", "said"),
+    [
+        (
+            "hydra_plugins.hydra_optuna_sweeper",
+            "",
+            "hydra-optuna-sweeper is installed: its hydra/sweeper/sampler",
+        ),
+        ("", "optuna", "an Optuna search needs Optuna: pip install 'zenexp[sweep]'"),
+    ],
+)
+def test_a_search_needs_optuna_and_not_hydras_own_optuna_sweeper(
+    present: str, absent: str, said: str, in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> ModuleSpec | None:
+        if name in (present, absent):
+            return ModuleSpec(name, None) if name == present else None
+        return real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    done = in_process("-m", "hydra/sweeper=lr_model_search", "trainer.epochs=1")
+    assert done.returncode == 1 and said in done.stderr
+    assert not (in_tmp_path / "multirun").exists()
 
 
 # ---- searches that train ------------------------------------------------------------------------------------
