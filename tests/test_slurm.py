@@ -9,7 +9,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend
 
 from tests.conftest import QUICK
 from tests.test_resumable_sweeps import SLOW
@@ -195,3 +197,30 @@ def test_a_scripts_own_model_data_and_preset_run_as_slurm_jobs(slurm: list[str],
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0 and "2 of 2 jobs finished" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_search_on_slurm_keeps_its_study_in_the_journal_file_its_jobs_report_to(
+    slurm: list[str], in_tmp_path: Path
+) -> None:
+    (in_tmp_path / "run.py").write_text("from zenexp.cli import main\n\nmain()\n")
+    done = sweep(
+        slurm,
+        "hydra/sweeper=lr_model_search",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "hydra.sweep.dir=search",
+        *QUICK,
+        "trainer.epochs=2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (in_tmp_path / "search" / "optuna.db").exists()
+    storage = optuna.storages.JournalStorage(
+        JournalFileBackend(str(in_tmp_path / "search" / "optuna.journal"))
+    )
+    study = optuna.load_study(study_name="zenexp", storage=storage)
+    assert len(study.trials) == 3
+    for trial in study.trials:  # told by the driver, each epoch reported by the Slurm job itself
+        assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        assert sorted(trial.intermediate_values)[0] == 1
