@@ -35,6 +35,9 @@ SLOW = [
 ]
 
 
+QUICK_SEARCH = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "tracker.mode=disabled"]
+
+
 def sweep_dir_of(root: Path) -> Path:
     (found,) = [p.parent for p in root.glob("multirun/*/*/sweep.json")]
     return found
@@ -187,6 +190,66 @@ def test_a_killed_optuna_search_is_resumed_and_counts_its_trials(in_tmp_path: Pa
 
     again = in_process("resume", str(sweep))
     assert again.returncode == 0 and "4 of 4 trials run, 0 to go" in again.stdout + again.stderr
+
+
+def test_a_search_resumed_reruns_a_trial_killed_before_its_checkpoint_and_draws_no_trial_again(
+    in_tmp_path: Path,
+) -> None:
+    search = [
+        "hydra/sweeper=lr_model_search",
+        "hydra.sweeper.n_trials=4",
+        "hydra/sweeper/sampler=random",
+        *SLOW,
+    ]
+    sweep = kill_driver_when(search, "1/run.json")
+    assert not (sweep / "1" / "checkpoints" / "last.pt").exists()
+    killed = (
+        optuna.load_study(study_name="zenexp", storage=f"sqlite:///{sweep / 'optuna.db'}").trials[1].params
+    )
+
+    done = in_process("resume", str(sweep))
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="zenexp", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4  # nothing failed
+    assert study.trials[1].params == killed  # the same trial, from the start
+    assert (sweep / ".attempts" / "1-1" / "run.json").is_file()  # its first attempt, kept
+    # The sampler's seed moved on: the trials drawn after the resume are not those drawn before it.
+    assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == 4
+
+
+def test_a_search_resumed_replaces_its_failed_trials(in_tmp_path: Path) -> None:
+    write_cifar10(in_tmp_path / "data")
+    batch = in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3"
+    good = batch.read_bytes()
+    batch.write_bytes(b"damaged")
+    search = [
+        "-m",
+        "hydra/sweeper=lr_model_search",
+        "hydra.sweeper.n_trials=2",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.max_failure_rate=1",
+        "hydra.sweep.dir=failing",
+        "dataset=cifar10",
+        "model=net",
+        *QUICK_SEARCH,
+    ]
+    done = in_process(*search)
+    assert done.returncode == 1 and "finish the sweep with: zenexp resume failing" in done.stderr
+    assert "0 of 2 jobs finished (2 failed)" in done.stdout
+
+    batch.write_bytes(good)
+    done = in_process("resume", "failing")
+    assert done.returncode == 0, done.stderr
+    assert "0 of 2 trials run, 2 to go" in done.stdout + done.stderr
+    assert "2 of 2 jobs finished" in done.stdout
+    study = optuna.load_study(study_name="zenexp", storage="sqlite:///failing/optuna.db")
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+    assert sorted(p.name for p in Path("failing", ".attempts").iterdir()) == ["0-1", "1-1"]  # kept
+
+    # Another search into its directory is not merged into its study.
+    other = in_process(*[o for o in search if not o.startswith("model=")], "model=small")
+    assert other.returncode == 1
+    assert "this search's study searches optim.lr with dataset=cifar10 model=net" in other.stderr
 
 
 def test_a_sweep_cannot_be_resumed_twice_at_once_or_with_other_jobs(in_tmp_path: Path) -> None:

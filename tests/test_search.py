@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from PIL import Image
 
@@ -64,14 +65,33 @@ def test_the_space_is_read_from_hydras_override_grammar() -> None:
     assert fixed == ["trainer.epochs=2"]
     assert search.trial_overrides({"optim.lr": 0.1, "model": "small"}) == ["optim.lr=0.1", "model=small"]
 
-    with pytest.raises(UserError, match="the grid sampler takes choice"):
-        search.sampler(optuna.samplers.GridSampler, space)
-    with pytest.raises(UserError, match=r"hydra.sweeper.params.model: CMA-ES samples numbers, not choices"):
-        search.sampler(optuna.samplers.CmaEsSampler, space)
+    (grid,) = search.sampler_problems("optuna.samplers.GridSampler", space)
+    assert grid.startswith("hydra.sweeper.params.optim.lr: the grid sampler takes choice(...) and range(...)")
+    (cmaes,) = search.sampler_problems("optuna.samplers.CmaEsSampler", space)
+    assert cmaes.startswith("hydra.sweeper.params.model: CMA-ES samples numbers, not choices")
+    assert search.sampler_problems("optuna.samplers.TPESampler", space) == []
     with pytest.raises(UserError, match="nothing to search"):
         search.search_space({}, ["trainer.epochs=2"])
-    with pytest.raises(UserError, match=r"optim.lr=interval\(0.3, 0.1\): an interval needs low < high"):
-        search.search_space({}, ["optim.lr=interval(0.3, 0.1)"])
+    for bad, said in (
+        ("optim.lr=interval(0.3, 0.1)", "an interval needs finite bounds, low < high"),
+        ("optim.lr=interval(0, inf)", "an interval needs finite bounds, low < high"),
+        ("optim.lr=tag(log, interval(0, 1))", "an interval on a log scale needs low > 0"),
+        ("seed=tag(int, interval(0.5, 3))", "an int interval needs whole-number bounds"),
+        ("seed=tag(even, interval(0, 3))", "an interval takes the tags log and int only"),
+        ("seed=range(0, 10, 0)", "range() arg 3 must not be zero"),
+    ):
+        with pytest.raises(UserError) as refused:
+            search.search_space({}, [bad])
+        assert str(refused.value) == f"{bad}: {said}"
+
+    # A key the command line fixes is not searched: the value given is every trial's.
+    space, fixed = search.search_space(
+        {"optim.lr": "interval(0.01, 0.1)", "seed": "tag(int, interval(0, 3))"}, ["optim.lr=0.05"]
+    )
+    assert space == {"seed": optuna.distributions.IntDistribution(0, 3)} and fixed == ["optim.lr=0.05"]
+    # A sampled name that Hydra would read as a list is quoted.
+    (line,) = search.trial_overrides({"tracker.project": "a,b"})
+    assert OverridesParser.create().parse_overrides([line])[0].value() == "a,b"
 
 
 def test_the_study_is_kept_in_sqlite_here_and_in_the_journal_file_on_slurm(tmp_path: Path) -> None:
@@ -160,6 +180,34 @@ def test_a_search_needs_optuna_and_not_hydras_own_optuna_sweeper(
     assert not (in_tmp_path / "multirun").exists()
 
 
+def test_a_damaged_or_linked_study_file_is_one_line(in_tmp_path: Path) -> None:
+    sweep = in_tmp_path / "search"
+    sweep.mkdir()
+    ledger = {"overrides": ["hydra/sweeper=lr_model_search"], "sweeper": "search", "jobs": [], "trials": 4}
+    (sweep / "sweep.json").write_text(json.dumps(ledger))
+    (sweep / "0" / ".hydra").mkdir(parents=True)  # a trial that did not finish, for compare
+    journal = search.storage("journal", in_tmp_path)  # a line that is not JSON before a study's
+    optuna.create_study(study_name="zenexp", storage=journal, direction="maximize")
+    damaged = b'{"bad json\n' + (in_tmp_path / "optuna.journal").read_bytes()
+    for name, content in (("optuna.db", b"\x00garbage" * 500), ("optuna.journal", damaged)):
+        (sweep / name).write_bytes(content)
+        done = in_process("resume", str(sweep))
+        assert done.returncode == 1 and f"{sweep}/{name}: not a study Optuna can read" in done.stderr
+        compared = in_process("compare", str(sweep))
+        assert "the search's plots are not drawn" in compared.stderr and "Traceback" not in compared.stderr
+        (sweep / name).unlink()
+
+    elsewhere = in_tmp_path / "elsewhere.db"
+    optuna.create_study(study_name="zenexp", storage=f"sqlite:///{elsewhere}")
+    (sweep / "optuna.db").symlink_to(elsewhere)
+    done = in_process("resume", str(sweep))
+    assert done.returncode == 1
+    assert (
+        f"{sweep}/optuna.db: a link, or not a file; a search keeps its study in its own directory"
+        in done.stderr
+    )
+
+
 # ---- searches that train ------------------------------------------------------------------------------------
 
 
@@ -226,3 +274,16 @@ def test_jobs_in_other_processes_report_to_their_trials(
         assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         epochs = [r for r in read_metrics(in_tmp_path / "search" / str(trial.number)) if "val/accuracy" in r]
         assert trial.intermediate_values == {int(r["epoch"]): r["val/accuracy"] for r in epochs}
+
+
+def test_a_trial_its_launcher_cannot_start_fails_and_the_search_goes_on() -> None:
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def launch(number: int, overrides: list[str]) -> JobReturn:
+        if number == 1:
+            raise RuntimeError("In 'zenexp': Could not find 'model/nosuch'\n\nAvailable options: ...")
+        return finished(0.5)
+
+    space = {"optim.lr": optuna.distributions.FloatDistribution(0.001, 0.1)}
+    search.Trials(study, launch, space, [], in_flight=1, failures_allowed=1).run([], to_ask=3)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]

@@ -32,7 +32,7 @@ from zenexp.helptext import help_text
 from zenexp.interrupts import Interrupted
 from zenexp.resuming import rerun_overrides, resume_overrides
 from zenexp.runs import EVAL_OVERRIDES, evaluate_run, launch_job
-from zenexp.schema import CONFIG_NAME, compose_config
+from zenexp.schema import CONFIG_NAME, compose_config, plain
 from zenexp.train import RunResult
 
 COMMANDS = ("check", "resume", "rerun", "compare", "eval")
@@ -111,7 +111,7 @@ def run(args: list[str]) -> None:
             if runs:  # none: refused before its first job (the error says why)
                 print(f"\n{sweep_outcome(runs)}; {sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
                 print(compare.table(runs))
-    if planned and any(run.status not in sweeps.DONE for run in runs):
+    if planned and (not runs or any(run.status not in sweeps.DONE for run in runs)):
         print(f"finish the sweep with: zenexp resume {sweep_dir}", file=sys.stderr)
         sys.exit(1)
 
@@ -180,8 +180,13 @@ def compare_command(args: Sequence[str]) -> int:
     png = options.png or (options.paths[0] if len(options.paths) == 1 else Path.cwd()) / "curves.png"
     print(f"\ncurves: {compare.plot_curves(runs, png)}")
     for path in options.paths:  # a search's own plots, beside the curves
-        for drawn in search.plot_study(path, png.parent) if (path / rundir.SWEEP_FILE).is_file() else []:
-            print(f"search: {drawn}")
+        try:
+            drawn = search.plot_study(path, png.parent) if (path / rundir.SWEEP_FILE).is_file() else []
+        except UserError as error:
+            print(f"zenexp: the search's plots are not drawn: {error}", file=sys.stderr)
+            continue
+        for plot in drawn:
+            print(f"search: {plot}")
     return 0
 
 
@@ -224,6 +229,28 @@ def fixed_overrides(overrides: list[str]) -> list[str]:
     return [str(o.input_line) for o in parsed if not o.is_sweep_override()]
 
 
+def search_points(overrides: list[str]) -> list[list[str]]:
+    """The jobs that stand for a search: its fixed overrides, then each with one sampled key at one of its
+    values (each choice, each end of a range or interval). A search's own settings that are wrong (its
+    direction, storage, a space its sampler cannot take) are one line."""
+    fixed = fixed_overrides(overrides)
+    try:
+        hydra = compose_config(fixed, with_hydra=True).hydra
+    except (HydraException, OmegaConfBaseException):
+        return [fixed]  # the check says why
+    written = plain(hydra)
+    sweeper = written.get("sweeper") or {}
+    if sweeper.get("_target_") != search.SWEEPER:
+        return [fixed]
+    raise_problems(search.settings_problems(written))
+    space, kept = search.search_space(sweeper.get("params") or {}, overrides)
+    raise_problems(search.sampler_problems(str((sweeper.get("sampler") or {}).get("_target_")), space))
+    points = [kept]
+    for key, distribution in space.items():
+        points += [[*kept, *search.trial_overrides({key: value})] for value in search.ends(distribution)]
+    return points
+
+
 def check(args: Sequence[str], quiet: bool = False) -> int:
     """Check every job that `args` would run; print the bad ones. 0 when all are valid."""
     parsed = get_args_parser().parse_args(list(args))
@@ -231,8 +258,8 @@ def check(args: Sequence[str], quiet: bool = False) -> int:
     searched = any(o.startswith("hydra/sweeper=") and o != GRID for o in overrides)
     if parsed.multirun and not searched:
         points = sweep_points(overrides)
-    elif searched:  # a sweeper that chooses its own points: check what is fixed
-        points = [fixed_overrides(overrides)]
+    elif searched:  # a sweeper that chooses its own points: what is fixed, and the ends of what it samples
+        points = search_points(overrides)
     else:
         points = [overrides]
     with machine.sharing(_jobs_at_once(points, searched) if parsed.multirun else 1):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -46,22 +47,26 @@ def search_space(
 ) -> tuple[dict[str, BaseDistribution], list[str]]:
     """The distributions to sample, by override key (`optim.lr`, `model`), from the search's `params` and the
     command line's sweep overrides (`choice(...)`, `range(...)`, `interval(...)`, `tag(log, interval(...))`);
-    and the command line's other overrides, which every trial takes as they are."""
+    and the command line's other overrides, which every trial takes as they are. A key the command line
+    gives one value is not searched: the value given is the one every trial takes."""
     parser = OverridesParser.create()
-    lines = [*(f"{key}={value}" for key, value in params.items()), *arguments]
     try:
-        parsed = parser.parse_overrides(lines)
+        searched = parser.parse_overrides([f"{key}={value}" for key, value in params.items()])
+        given = parser.parse_overrides(list(arguments))
     except Exception as error:  # noqa: BLE001  (Hydra's parse errors: one line)
-        raise UserError(f"hydra.sweeper.params: {error}") from None
+        raise UserError(f"hydra.sweeper.params: {str(error).splitlines()[0]}") from None
+    fixed_keys = {o.get_key_element() for o in given if not o.is_sweep_override()}
     space: dict[str, BaseDistribution] = {}
     fixed: list[str] = []
-    for override in parsed:
+    for override in [*searched, *given]:
+        key = override.get_key_element()
         if override.is_sweep_override():
-            space[override.get_key_element()] = _distribution(override)
-        elif str(override.input_line) in arguments:
+            if key not in fixed_keys:
+                space[key] = _distribution(override)
+        elif override in given:
             fixed.append(str(override.input_line))
-        else:  # a param of one value: every trial takes it
-            fixed.append(f"{override.get_key_element()}={override.get_value_element_as_str()}")
+        elif key not in fixed_keys:  # a param of one value: every trial takes it
+            fixed.append(f"{key}={override.get_value_element_as_str()}")
     if not space:
         raise UserError(
             "hydra.sweeper.params: nothing to search; give choice(...), range(...) or interval(...) values"
@@ -74,32 +79,65 @@ def _distribution(override: Override) -> BaseDistribution:
 
     value = override.value()
     name = str(override.input_line)
+    try:
+        values = [] if isinstance(value, IntervalSweep) else list(override.sweep_iterator(Transformer.encode))
+    except ValueError as error:  # range(0, 10, 0)
+        raise UserError(f"{name}: {error}") from None
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
-        choices = list(override.sweep_iterator(transformer=Transformer.encode))
-        plain = [c for c in choices if c is None or isinstance(c, (str, int, float, bool))]
-        if not plain or len(plain) < len(choices):
+        plain = [c for c in values if c is None or isinstance(c, (str, int, float, bool))]
+        if not plain or len(plain) < len(values):
             raise UserError(
                 f"{name}: a searched choice() takes plain values (numbers, names, true/false, null)"
             )
         return CategoricalDistribution(plain)
     if isinstance(value, RangeSweep):
         numbers = [v for v in override.sweep_iterator() if isinstance(v, int) and not isinstance(v, bool)]
-        if not numbers or len(numbers) < len(list(override.sweep_iterator())):
+        if not numbers or len(numbers) < len(values):
             raise UserError(f"{name}: a searched range() takes whole numbers and holds at least one")
         return IntDistribution(min(numbers), max(numbers), step=abs(int(value.step or 1)))
     if isinstance(value, IntervalSweep):
-        low, high, log_scale = value.start, value.end, "log" in value.tags
-        if low is None or high is None or not low < high or (log_scale and low <= 0):
-            raise UserError(f"{name}: an interval needs low < high (and low > 0 on a log scale)")
-        return FloatDistribution(float(low), float(high), log=log_scale)  # Hydra's intervals are of floats
+        low, high, tags = value.start, value.end, set(value.tags)
+        if tags - {"log", "int"}:
+            raise UserError(f"{name}: an interval takes the tags log and int only")
+        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise UserError(f"{name}: an interval needs finite bounds, low < high")
+        if "log" in tags and low <= 0:
+            raise UserError(f"{name}: an interval on a log scale needs low > 0")
+        if "int" in tags:  # Hydra reads interval bounds as floats: whole numbers are asked for by a tag
+            if not (float(low).is_integer() and float(high).is_integer()):
+                raise UserError(f"{name}: an int interval needs whole-number bounds")
+            return IntDistribution(int(low), int(high), log="log" in tags)
+        return FloatDistribution(float(low), float(high), log="log" in tags)
     raise UserError(f"{name}: a search samples choice(...), range(...) and interval(...) only")
 
 
+def ends(distribution: BaseDistribution) -> list[Any]:
+    """The values that stand for a sampled key when a search is checked: each choice, or the two ends of a
+    range or interval."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    assert isinstance(distribution, (FloatDistribution, IntDistribution))
+    return [distribution.low, distribution.high]
+
+
+PLAIN_VALUE = re.compile(r"[\w./:+-]*")
+
+
 def trial_overrides(params: Mapping[str, Any]) -> list[str]:
-    """A trial's sampled values as overrides (`optim.lr=0.0123`, `model=small`)."""
-    return [
-        f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}" for key, value in params.items()
-    ]
+    """A trial's sampled values as overrides (`optim.lr=0.0123`, `model=small`); a name that Hydra would read
+    as more than one value (`c,d`) is quoted."""
+    lines = []
+    for key, value in params.items():
+        if isinstance(value, float):
+            text = repr(value)
+        elif isinstance(value, str) and not PLAIN_VALUE.fullmatch(value):
+            text = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        else:
+            text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"{key}={text}")
+    return lines
 
 
 def grid_space(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
@@ -120,25 +158,44 @@ def grid_space(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
     return grid
 
 
-def sampler(make: Callable[..., optuna.samplers.BaseSampler], space: Mapping[str, BaseDistribution]) -> Any:
-    """The study's sampler, from its config (a partial): the grid sampler gets its grid, CMA-ES is refused
-    for a space it cannot sample (it samples numbers only)."""
-    import optuna
+def sampler_problems(target: str, space: Mapping[str, BaseDistribution]) -> list[str]:
+    """What a sampler (by its `_target_`) cannot sample in this space: the grid takes choices and ranges,
+    CMA-ES numbers only."""
     from optuna.distributions import CategoricalDistribution
 
+    if target == "optuna.samplers.GridSampler":
+        try:
+            grid_space(space)
+        except UserError as error:
+            return [str(error)]
+    chosen = [key for key, d in space.items() if isinstance(d, CategoricalDistribution)]
+    if target == "optuna.samplers.CmaEsSampler" and chosen:
+        return [
+            f"hydra.sweeper.params.{chosen[0]}: CMA-ES samples numbers, not choices; search it with "
+            f"hydra/sweeper/sampler=tpe, or fix it (e.g. {chosen[0]}=... on the command line)"
+        ]
+    return []
+
+
+def sampler(make: Callable[..., Any], space: Mapping[str, BaseDistribution], trials_run: int) -> Any:
+    """The study's sampler, from its config (a partial). Its seed moves on by the trials a resumed search has
+    run, so that it does not draw the same trials again; the grid sampler gets its grid."""
+    import optuna
+
     if isinstance(make, optuna.samplers.BaseSampler):  # a user's config without `_partial_: true`
-        make = type(make)
+        raise UserError(
+            f"hydra.sweeper.sampler: {type(make).__name__} is built whole; a search's sampler config is a "
+            f"partial (_partial_: true), as zenexp's are"
+        )
     target = getattr(make, "func", make)
+    problems = sampler_problems(f"optuna.samplers.{target.__name__}", space)
+    if problems:
+        raise UserError(problems[0])
+    seed = getattr(make, "keywords", {}).get("seed")
+    reseeded = {} if seed is None or not trials_run else {"seed": int(seed) + trials_run}
     if target is optuna.samplers.GridSampler:
-        return make(search_space=grid_space(space))
-    if target is optuna.samplers.CmaEsSampler:
-        chosen = [key for key, d in space.items() if isinstance(d, CategoricalDistribution)]
-        if chosen:
-            raise UserError(
-                f"hydra.sweeper.params.{chosen[0]}: CMA-ES samples numbers, not choices; search it with "
-                f"hydra/sweeper/sampler=tpe, or fix it (e.g. {chosen[0]}=... on the command line)"
-            )
-    return make()
+        return make(search_space=grid_space(space), **reseeded)
+    return make(**reseeded)
 
 
 def grid_points(sampler: Any, space: Mapping[str, BaseDistribution]) -> int | None:
@@ -148,6 +205,48 @@ def grid_points(sampler: Any, space: Mapping[str, BaseDistribution]) -> int | No
     if not isinstance(sampler, optuna.samplers.GridSampler):
         return None
     return math.prod(len(values) for values in grid_space(space).values())
+
+
+# ---- the search's settings -------------------------------------------------------------------------------
+
+
+def settings_problems(hydra: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a search's own settings (`hydra.sweeper`, as written) and its job folders, which
+    are its trial numbers: for `zenexp check` and the sweeper alike."""
+    sweeper, problems = hydra.get("sweeper") or {}, []
+
+    def counts(v: Any) -> bool:
+        return isinstance(v, int) and v >= 1
+
+    where = f"one of {', '.join(STORAGES)} (the study is kept in the sweep directory)"
+    wanted: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "direction": (lambda v: v in DIRECTIONS, "maximize or minimize"),
+        "n_trials": (counts, "a whole number, at least 1"),
+        "n_jobs": (counts, "a whole number, at least 1"),
+        "max_failure_rate": (lambda v: isinstance(v, (int, float)) and 0 <= v <= 1, "from 0 to 1"),
+        "storage": (lambda v: v in STORAGES, where),
+        "study_name": (lambda v: isinstance(v, str) and v != "" and "${" not in v, "a plain name"),
+    }
+    for key, (valid, what) in wanted.items():
+        if key in sweeper and not valid(sweeper[key]):
+            problems.append(f"hydra.sweeper.{key}={sweeper[key]}: give {what}")
+    subdir = (hydra.get("sweep") or {}).get("subdir", JOB_NUMBER)
+    if subdir != JOB_NUMBER:
+        problems.append(
+            f"hydra.sweep.subdir={subdir}: a search's trial folders are its trial numbers; leave it as it is"
+        )
+    return problems
+
+
+JOB_NUMBER = "${hydra.job.num}"
+
+
+def trials_done(study: optuna.Study) -> int:
+    """Trials that ended as the search meant: with a value, or pruned."""
+    import optuna
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=done))
 
 
 # ---- the study ----------------------------------------------------------------------------------------------
@@ -173,23 +272,30 @@ def storage_kind(choice: str, launcher_target: str, sweep_dir: Path) -> str:
 
 
 def storage(kind: str, sweep_dir: Path) -> optuna.storages.BaseStorage:
-    """The study's storage in the sweep directory; a study of an Optuna too old to read is one line."""
+    """The study's storage in the sweep directory (a plain file there, never a link: a shared sweep directory
+    cannot send a search's records elsewhere); a file Optuna cannot read, or one of an Optuna too old to
+    read, is one line."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    path = (sweep_dir / STORAGE_FILES[kind]).resolve()
-    if kind == "journal":
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    path = sweep_dir.resolve() / STORAGE_FILES[kind]
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise UserError(f"{path}: a link, or not a file; a search keeps its study in its own directory")
     url = f"sqlite:///{path}"
-    try:  # jobs on this machine write to it at once: wait for a lock rather than fail at once
+    try:
+        if kind == "journal":
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        # jobs on this machine write to it at once: wait for a lock rather than fail at once
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
     except RuntimeError as error:  # the table schema of another Optuna version
+        if "no longer compatible" not in str(error):
+            raise UserError(f"{path}: not a study Optuna can read ({str(error).splitlines()[0]})") from None
         raise UserError(
             f"{path}: a study written by an older Optuna (zenexp's earlier sweeper used Optuna 2); "
             f"upgrade it with: optuna storage upgrade --storage {url} (then resume), or start a new search"
-            if "no longer compatible" in str(error)
-            else f"{path}: {error}"
         ) from None
+    except Exception as error:  # noqa: BLE001  (SQLAlchemy's, or a journal line that is not JSON)
+        raise UserError(f"{path}: not a study Optuna can read ({type(error).__name__})") from None
 
 
 def load_study(
@@ -230,6 +336,30 @@ def load_study(
             f"hydra.sweeper.direction={direction}: this search's study was started to {study.direction.name.lower()}"
         )
     return study
+
+
+SPACE_ATTR, FIXED_ATTR = "zenexp.space", "zenexp.fixed"
+
+
+def same_search(
+    study: optuna.Study, space: Mapping[str, BaseDistribution], fixed: list[str], sweep_dir: Path, new: bool
+) -> None:
+    """Record the space and the fixed overrides a new study searches; refuse to resume one with others (a
+    different search in its directory, or its space changed with hydra.sweeper.params)."""
+    from optuna.distributions import distribution_to_json
+
+    written = {key: distribution_to_json(d) for key, d in space.items()}
+    if new:
+        study.set_user_attr(SPACE_ATTR, written)
+        study.set_user_attr(FIXED_ATTR, list(fixed))
+        return
+    recorded = study.user_attrs
+    if SPACE_ATTR in recorded and (recorded[SPACE_ATTR] != written or recorded.get(FIXED_ATTR) != fixed):
+        searched = " ".join(sorted(recorded[SPACE_ATTR]))
+        raise UserError(
+            f"this search's study searches {searched} with {' '.join(recorded.get(FIXED_ATTR) or []) or 'no other overrides'}; "
+            f"these overrides give another search: finish it with zenexp resume {sweep_dir} alone, or start a new search"
+        )
 
 
 def write_results(study: optuna.Study, sweep_dir: Path) -> None:
@@ -337,7 +467,9 @@ def tell(study: Any, number: int, status: str, value: float | None) -> None:
 
 class Trials:
     """Runs a search's trials, `in_flight` at once: interrupted ones first, then new ones asked of the
-    study, each asked as a slot frees (no waiting for a whole batch)."""
+    study, each asked as a slot frees (no waiting for a whole batch). A trial whose job fails, or that its
+    launcher cannot start (a point that does not compose), is failed in the study and the search goes on,
+    until more than `failures_allowed` have failed in this run."""
 
     def __init__(
         self,
@@ -350,6 +482,7 @@ class Trials:
     ) -> None:
         self.study, self.launch, self.space, self.fixed = study, launch, space, fixed
         self.in_flight, self.failures_allowed = in_flight, failures_allowed
+        self.failed = 0  # in this run
         self.stopped = False  # asking, until too many trials failed
 
     def run(self, interrupted: list[tuple[int, list[str]]], to_ask: int) -> None:
@@ -368,15 +501,15 @@ class Trials:
 
         if self.in_flight == 1:  # in this thread: the basic launcher runs the job here, signals and all
             while (job := next_job()) is not None:
-                self._ended(job[0], self.launch(*job))
+                self._ended(job[0], self._launched(*job))
             return
         with ThreadPoolExecutor(self.in_flight) as pool:
-            running: dict[Future[JobReturn], int] = {}
+            running: dict[Future[JobReturn | None], int] = {}
             while True:
                 while len(running) < self.in_flight and (job := next_job()) is not None:
                     # machine.sharing is a context variable: each launch sees this thread's
                     number, overrides = job
-                    launched = pool.submit(contextvars.copy_context().run, self.launch, number, overrides)
+                    launched = pool.submit(contextvars.copy_context().run, self._launched, number, overrides)
                     running[launched] = number
                 if not running:
                     return
@@ -384,25 +517,28 @@ class Trials:
                 for future in done:
                     self._ended(running.pop(future), future.result())
 
-    def _ended(self, number: int, job: JobReturn) -> None:
-        if job.status is not JobStatus.COMPLETED:
+    def _launched(self, number: int, overrides: list[str]) -> JobReturn | None:
+        try:
+            return self.launch(number, overrides)
+        except Exception as error:  # noqa: BLE001  (Hydra could not make the job: one line, the search goes on)
+            log.error("trial %d could not start: %s", number, str(error).strip().splitlines()[0])
+            return None
+
+    def _ended(self, number: int, job: JobReturn | None) -> None:
+        if job is None or job.status is not JobStatus.COMPLETED:
+            self.failed += 1
             tell(self.study, number, "failed", None)
             return
         result = job.return_value
         tell(self.study, number, "pruned" if getattr(result, "pruned", False) else "finished", float(result))
 
     def _too_many_failures(self) -> bool:
-        import optuna
-
-        if self.stopped:
-            return True
-        failed = len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
-        if failed <= self.failures_allowed:
-            return False
+        if self.stopped or self.failed <= self.failures_allowed:
+            return self.stopped
         log.error(
             "%d trials failed, more than hydra.sweeper.max_failure_rate allows (%d): the search stops asking "
-            "for trials; finish it with zenexp resume once the cause is fixed",
-            failed,
+            "for trials; finish it with zenexp resume once the cause is fixed (failed trials are replaced)",
+            self.failed,
             self.failures_allowed,
         )
         self.stopped = True

@@ -169,10 +169,13 @@ def own_folder(sweep_dir: Path, name: str) -> Path:
     return folder
 
 
-def prepared(sweep_dir: Path, folder: Path, overrides: list[str]) -> list[str]:
-    """A job that has a checkpoint continues from it; one that has none starts again, its earlier folder
-    moved to `.attempts/` (nothing is lost)."""
-    if (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file() and (folder / rundir.RUN_FILE).is_file():
+def prepared(sweep_dir: Path, folder: Path, overrides: list[str], again: bool = False) -> list[str]:
+    """A job that has a checkpoint continues from it; one that has none (or, `again`, any) starts again, its
+    earlier folder moved to `.attempts/` (nothing is lost)."""
+    resumable = (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file() and (
+        folder / rundir.RUN_FILE
+    ).is_file()
+    if resumable and not again:
         return [*overrides, rundir.path_override("resume", folder.resolve())]
     if folder.exists():
         attempts = own_folder(sweep_dir, rundir.ATTEMPTS_DIR)
@@ -239,55 +242,43 @@ class OptunaSearch(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         with refusing(), rundir.in_use(sweep_dir, "sweep"):
-            problems = [
-                f"hydra.sweeper.{key}={value}: {why}"
-                for key, value, why in (
-                    ("direction", self.direction, "maximize or minimize"),
-                    ("n_trials", self.n_trials, "at least 1"),
-                    ("n_jobs", self.n_jobs, "at least 1"),
-                    ("max_failure_rate", self.max_failure_rate, "from 0 to 1"),
-                )
-                if not _valid(key, value)
-            ]
+            problems = search.settings_problems(plain(self.config.hydra))
             if problems:
                 raise UserError(problems[0])
             space, fixed = search.search_space(self.params, arguments)
-            sampler = search.sampler(self.make_sampler, space)
-            if points := search.grid_points(sampler, space):
-                if self.n_trials > points:
-                    log.info("the grid has %d points: %d trials, not %d", points, points, self.n_trials)
-                self.n_trials = min(self.n_trials, points)
             launcher_target = str(self.config.hydra.launcher.get("_target_", ""))
             store = search.storage(search.storage_kind(self.storage, launcher_target, sweep_dir), sweep_dir)
             new = not (sweep_dir / rundir.SWEEP_FILE).is_file()
+            if not new:
+                ledger.read(sweep_dir)  # a readable ledger of this search
+            study = search.load_study(
+                store, self.study_name, create=new, pruner=self.pruner, direction=self.direction
+            )
+            search.same_search(study, space, fixed, sweep_dir, new)
+            study.sampler = search.sampler(self.make_sampler, space, len(study.trials))
+            if points := search.grid_points(study.sampler, space):
+                if self.n_trials > points:
+                    log.info("the grid has %d points: %d trials, not %d", points, points, self.n_trials)
+                self.n_trials = min(self.n_trials, points)
             if new:
                 saved = [*hydra_overrides(self.config), *arguments]
                 ledger.write(sweep_dir, Ledger(saved, "search", [], self.n_trials))
-            else:
-                ledger.read(sweep_dir)  # a readable ledger of this search
-            study = search.load_study(
-                store,
-                self.study_name,
-                create=new,
-                sampler=sampler,
-                pruner=self.pruner,
-                direction=self.direction,
-            )
-            interrupted = [] if new else self._interrupted(study, sweep_dir)
-            to_ask = max(0, self.n_trials - len(study.trials))
+            resumed, elsewhere = ([], 0) if new else self._resumed(study, sweep_dir, fixed)
+            done = search.trials_done(study)
+            to_ask = max(0, self.n_trials - done - elsewhere - len(resumed))
             if not new:
                 log.info(
                     "resuming %s: %d of %d trials run, %d to go",
                     sweep_dir,
-                    len(study.trials) - len(interrupted),
+                    done,
                     self.n_trials,
-                    to_ask + len(interrupted),
+                    max(0, self.n_trials - done - elsewhere),
                 )
             at_once = machine.jobs_at_once(self.config.hydra.launcher, self.n_jobs)
             in_flight = 1 if at_once == 1 else self.n_jobs  # ELSEWHERE (Slurm): the search's own count
             with machine.sharing(at_once, sweep_dir):
                 search.Trials(study, self._launch, space, fixed, in_flight, self._failures_allowed()).run(
-                    interrupted, to_ask
+                    resumed, to_ask
                 )
             search.write_results(study, sweep_dir)
 
@@ -299,50 +290,44 @@ class OptunaSearch(Sweeper):
         (result,) = self.launcher.launch([overrides], initial_job_idx=number)
         return result
 
-    def _interrupted(self, study: Any, sweep_dir: Path) -> list[tuple[int, list[str]]]:
-        """The trials its driver left running: one whose job ended is told its result; one with a
-        checkpoint is continued from it; one without is recorded failed (the search asks for another)."""
+    def _resumed(
+        self, study: Any, sweep_dir: Path, fixed: list[str]
+    ) -> tuple[list[tuple[int, list[str]]], int]:
+        """What a resume does with the trials its driver left: a trial whose job ended is told its result;
+        one with a checkpoint continues from it; one without runs again from the start, its earlier folder
+        kept in `.attempts/`; one still running elsewhere is left to it. A failed trial's folder moves to
+        `.attempts/` and the search asks for another trial in its place. The trials to run, and how many
+        are left to others."""
         import optuna
 
-        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        todo = []
-        for trial in running:
+        todo, elsewhere = [], 0
+        for trial in study.get_trials(deepcopy=False):
             folder = own_folder(sweep_dir, str(trial.number))
-            record = read_run(folder)
-            ran = read_run_file(folder).get("overrides") if (folder / rundir.RUN_FILE).is_file() else None
-            if record.status in DONE and "val_accuracy" in record.metrics:
-                search.tell(study, trial.number, record.status, record.metrics["val_accuracy"])
-            elif (
-                (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file()
-                and _task_overrides(ran)
+            if (
+                trial.state == optuna.trial.TrialState.FAIL
+                and folder.is_dir()
                 and not rundir.is_in_use(folder)
             ):
-                assert isinstance(ran, list)
-                todo.append((trial.number, prepared(sweep_dir, folder, ran)))
+                prepared(sweep_dir, folder, [], again=True)
+            if trial.state != optuna.trial.TrialState.RUNNING:
+                continue
+            if rundir.is_in_use(folder):
+                log.warning("trial %d is running in another process; left to it", trial.number)
+                elsewhere += 1
+                continue
+            overrides = [*fixed, *search.trial_overrides(trial.params)]
+            if (folder / rundir.RUN_FILE).is_file():
+                ran = read_run_file(folder).get("overrides")
+                if ran != overrides:  # a folder someone put there, or swapped
+                    raise UserError(
+                        f"{folder}: holds a run of other overrides ({ran}) than trial {trial.number}'s"
+                    )
+            record = read_run(folder)
+            if record.status in DONE and "val_accuracy" in record.metrics:
+                search.tell(study, trial.number, record.status, record.metrics["val_accuracy"])
             else:
-                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                log.warning(
-                    "trial %d was interrupted before its first checkpoint: recorded failed", trial.number
-                )
-        return todo
-
-
-def _valid(key: str, value: str | float) -> bool:
-    if isinstance(value, str):
-        return value in search.DIRECTIONS
-    return 0 <= value <= 1 if key == "max_failure_rate" else value >= 1
-
-
-def _task_overrides(overrides: Any) -> bool:
-    """Whether a trial's recorded overrides are the task's own only (a run directory may be forged: never
-    Hydra's settings, which could send the job elsewhere)."""
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        return False
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:  # noqa: BLE001  (does not parse: not zenexp's)
-        return False
-    return all(not o.key_or_group.startswith("hydra") and o.package is None for o in parsed)
+                todo.append((trial.number, prepared(sweep_dir, folder, overrides)))
+        return todo, elsewhere
 
 
 if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None:  # with zenexp[sweep]
