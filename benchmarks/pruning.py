@@ -6,8 +6,8 @@ the best trial each found.
 
 Each search is `python -m zenexp -m hydra/sweeper=lr_model_search ...` as a user runs it: TPE (seed 0, 4
 start-up trials) over the learning rate and the model, on digits, tracker disabled. The pruned one adds
-`hydra/sweeper/pruner=median` (the median of earlier trials at the same epoch; its first 4 trials, and every
-trial's first epoch, are never pruned). TPE learns from pruned trials too, so the two searches may try
+`hydra/sweeper/pruner=median` (the median of earlier trials at the same epoch; its first 4 trials are never
+pruned). TPE learns from pruned trials too, so the two searches may try
 different trials after the first 4: the best value is the honest comparison, not the trial numbers.
 """
 
@@ -30,11 +30,7 @@ SEARCH = [
     "trainer.batch_size=32",
     "tracker.mode=disabled",
 ]
-PRUNER = [
-    "hydra/sweeper/pruner=median",
-    "hydra.sweeper.pruner.n_startup_trials=4",
-    "hydra.sweeper.pruner.n_warmup_steps=1",
-]
+PRUNER = ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=4"]
 
 
 def search(folder: Path, trials: int, epochs: int, *more: str) -> dict[str, object]:

@@ -252,6 +252,30 @@ def test_a_search_resumed_replaces_its_failed_trials(in_tmp_path: Path) -> None:
     assert "this search's study searches optim.lr with dataset=cifar10 model=net" in other.stderr
 
 
+def test_a_grid_search_resumed_runs_its_failed_points_again_and_no_other(in_tmp_path: Path) -> None:
+    write_cifar10(in_tmp_path / "data")
+    batch = in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3"
+    good = batch.read_bytes()
+    batch.write_bytes(b"damaged")
+    grid = [
+        "-m",
+        "hydra/sweeper=lr_model_search",
+        "hydra/sweeper/sampler=grid",
+        "hydra.sweeper.max_failure_rate=1",
+        "hydra.sweep.dir=grid",
+        "optim.lr=0.01",
+        "dataset=choice(cifar10, fake)",
+        *QUICK_SEARCH,
+    ]
+    assert in_process(*grid).returncode == 1  # the cifar10 points failed
+    batch.write_bytes(good)
+    assert in_process("resume", "grid").returncode == 0
+    study = optuna.load_study(study_name="zenexp", storage="sqlite:///grid/optuna.db")
+    finished = [t.params for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    points = [{"model": m, "dataset": d} for m in ("small", "large") for d in ("cifar10", "fake")]
+    assert sorted(map(str, finished)) == sorted(map(str, points))  # each point once
+
+
 def test_a_sweep_cannot_be_resumed_twice_at_once_or_with_other_jobs(in_tmp_path: Path) -> None:
     assert in_process("-m", "seed=0,1", "trainer.epochs=1", "tracker.mode=disabled").returncode == 0
     sweep = sweep_dir_of(in_tmp_path)

@@ -19,7 +19,6 @@ import copy
 import dataclasses
 import difflib
 import functools
-import importlib.util
 import math
 import os
 import re
@@ -679,17 +678,15 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
 
 
 def _search_problems(written: dict[str, Any]) -> list[str]:
-    """A TPE search whose trials are all start-up trials samples at random only: not what was asked for.
-    Hydra's own Optuna sweeper, if installed, registers samplers of the same names as zenexp's search."""
+    """A search needs Optuna, and not Hydra's own Optuna sweeper (`search.installed_problems`). A TPE search
+    whose trials are all start-up trials samples at random only: not what was asked for."""
     sweeper = written.get("sweeper") or {}
-    searching = isinstance(sweeper, dict) and sweeper.get("_target_") == search.SWEEPER
-    if searching and importlib.util.find_spec("optuna") is None:
-        return ["an Optuna search needs Optuna: pip install 'zenexp[sweep]'"]
-    if searching and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
-        return [
-            "hydra-optuna-sweeper is installed: its hydra/sweeper/sampler configs replace those of zenexp's "
-            "search; remove it with: pip uninstall hydra-optuna-sweeper"
-        ]
+    if (
+        isinstance(sweeper, dict)
+        and sweeper.get("_target_") == search.SWEEPER
+        and search.installed_problems()
+    ):
+        return search.installed_problems()
     sampler = sweeper.get("sampler") if isinstance(sweeper, dict) else None
     if not isinstance(sampler, dict) or sampler.get("_target_") != "optuna.samplers.TPESampler":
         return []

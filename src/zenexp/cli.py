@@ -242,7 +242,7 @@ def search_points(overrides: list[str]) -> list[list[str]]:
     sweeper = written.get("sweeper") or {}
     if sweeper.get("_target_") != search.SWEEPER:
         return [fixed]
-    raise_problems(search.settings_problems(written))
+    raise_problems(search.installed_problems() or search.settings_problems(written))
     space, kept = search.search_space(sweeper.get("params") or {}, overrides)
     raise_problems(search.sampler_problems(str((sweeper.get("sampler") or {}).get("_target_")), space))
     points = [kept]

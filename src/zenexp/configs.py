@@ -695,7 +695,8 @@ class MedianPrunerConf:
 
     _target_: str = "optuna.pruners.MedianPruner"
     n_startup_trials: Annotated[int, Ge(0), Doc("trials that are never pruned, to learn the median")] = 5
-    n_warmup_steps: Annotated[int, Ge(0), Doc("epochs a trial trains before it can be pruned")] = 0
+    # Epochs count from 1: 2 keeps every trial's first epoch from being pruned (0 and 1 do not).
+    n_warmup_steps: Annotated[int, Ge(0), Doc("a trial is pruned at no epoch below this")] = 0
     interval_steps: Annotated[int, Ge(1)] = 1
     n_min_trials: Annotated[int, Ge(1)] = 1
 

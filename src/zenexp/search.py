@@ -11,11 +11,13 @@ Optuna is imported here only when a search runs (it comes with zenexp[sweep]).
 from __future__ import annotations
 
 import contextvars
+import importlib.util
 import logging
 import math
+import queue
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
+from zenexp import ledger
 from zenexp.errors import UserError
 
 if TYPE_CHECKING:
@@ -55,18 +58,24 @@ def search_space(
         given = parser.parse_overrides(list(arguments))
     except Exception as error:  # noqa: BLE001  (Hydra's parse errors: one line)
         raise UserError(f"hydra.sweeper.params: {str(error).splitlines()[0]}") from None
+    given_keys = {o.get_key_element() for o in given}
     fixed_keys = {o.get_key_element() for o in given if not o.is_sweep_override()}
     space: dict[str, BaseDistribution] = {}
     fixed: list[str] = []
-    for override in [*searched, *given]:
+    for override in searched:  # the search's own, unless the command line says otherwise
         key = override.get_key_element()
+        if key in given_keys:
+            continue
         if override.is_sweep_override():
-            if key not in fixed_keys:
-                space[key] = _distribution(override)
-        elif override in given:
-            fixed.append(str(override.input_line))
-        elif key not in fixed_keys:  # a param of one value: every trial takes it
+            space[key] = _distribution(override)
+        else:  # a param of one value: every trial takes it
             fixed.append(f"{key}={override.get_value_element_as_str()}")
+    for override in given:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            fixed.append(str(override.input_line))
+        elif key not in fixed_keys:
+            space[key] = _distribution(override)
     if not space:
         raise UserError(
             "hydra.sweeper.params: nothing to search; give choice(...), range(...) or interval(...) values"
@@ -83,12 +92,12 @@ def _distribution(override: Override) -> BaseDistribution:
         values = [] if isinstance(value, IntervalSweep) else list(override.sweep_iterator(Transformer.encode))
     except ValueError as error:  # range(0, 10, 0)
         raise UserError(f"{name}: {error}") from None
+    if not isinstance(value, IntervalSweep) and getattr(value, "tags", None):
+        raise UserError(f"{name}: tags (log, int) are for interval() only")
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
-        plain = [c for c in values if c is None or isinstance(c, (str, int, float, bool))]
-        if not plain or len(plain) < len(values):
-            raise UserError(
-                f"{name}: a searched choice() takes plain values (numbers, names, true/false, null)"
-            )
+        plain = [v for v in override.sweep_iterator() if isinstance(v, (str, int, float, bool))]
+        if len(plain) < len(values):  # Hydra writes a list or a dict as text: not what was meant
+            raise UserError(f"{name}: a searched choice() takes plain values (numbers, names, true/false)")
         return CategoricalDistribution(plain)
     if isinstance(value, RangeSweep):
         numbers = [v for v in override.sweep_iterator() if isinstance(v, int) and not isinstance(v, bool)]
@@ -125,6 +134,11 @@ def ends(distribution: BaseDistribution) -> list[Any]:
 PLAIN_VALUE = re.compile(r"[\w./:+-]*")
 
 
+def _read_back(text: str) -> Any:
+    """What Hydra reads `key=text` as: `1` is a number, `true` a truth value, `small` a name."""
+    return OverridesParser.create().parse_override(f"key={text}").value()
+
+
 def trial_overrides(params: Mapping[str, Any]) -> list[str]:
     """A trial's sampled values as overrides (`optim.lr=0.0123`, `model=small`); a name that Hydra would read
     as more than one value (`c,d`) is quoted."""
@@ -132,7 +146,7 @@ def trial_overrides(params: Mapping[str, Any]) -> list[str]:
     for key, value in params.items():
         if isinstance(value, float):
             text = repr(value)
-        elif isinstance(value, str) and not PLAIN_VALUE.fullmatch(value):
+        elif isinstance(value, str) and not (PLAIN_VALUE.fullmatch(value) and _read_back(value) == value):
             text = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         else:
             text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
@@ -179,7 +193,8 @@ def sampler_problems(target: str, space: Mapping[str, BaseDistribution]) -> list
 
 def sampler(make: Callable[..., Any], space: Mapping[str, BaseDistribution], trials_run: int) -> Any:
     """The study's sampler, from its config (a partial). Its seed moves on by the trials a resumed search has
-    run, so that it does not draw the same trials again; the grid sampler gets its grid."""
+    run, so that it does not draw the same trials again; the grid sampler gets its grid (and keeps its
+    seed: it gives trial N the grid's point N in an order of its seed)."""
     import optuna
 
     if isinstance(make, optuna.samplers.BaseSampler):  # a user's config without `_partial_: true`
@@ -191,11 +206,10 @@ def sampler(make: Callable[..., Any], space: Mapping[str, BaseDistribution], tri
     problems = sampler_problems(f"optuna.samplers.{target.__name__}", space)
     if problems:
         raise UserError(problems[0])
+    if target is optuna.samplers.GridSampler:  # its order is its seed's: the same on resume
+        return make(search_space=grid_space(space))
     seed = getattr(make, "keywords", {}).get("seed")
-    reseeded = {} if seed is None or not trials_run else {"seed": int(seed) + trials_run}
-    if target is optuna.samplers.GridSampler:
-        return make(search_space=grid_space(space), **reseeded)
-    return make(**reseeded)
+    return make(**({} if seed is None or not trials_run else {"seed": int(seed) + trials_run}))
 
 
 def grid_points(sampler: Any, space: Mapping[str, BaseDistribution]) -> int | None:
@@ -210,17 +224,30 @@ def grid_points(sampler: Any, space: Mapping[str, BaseDistribution]) -> int | No
 # ---- the search's settings -------------------------------------------------------------------------------
 
 
+def installed_problems() -> list[str]:
+    """Optuna installed, and not Hydra's own Optuna sweeper, whose hydra/sweeper/sampler configs would
+    replace zenexp's."""
+    if importlib.util.find_spec("optuna") is None:
+        return ["an Optuna search needs Optuna: pip install 'zenexp[sweep]'"]
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
+        return [
+            "hydra-optuna-sweeper is installed: its hydra/sweeper/sampler configs replace those of zenexp's "
+            "search; remove it with: pip uninstall hydra-optuna-sweeper"
+        ]
+    return []
+
+
 def settings_problems(hydra: Mapping[str, Any]) -> list[str]:
     """What is wrong with a search's own settings (`hydra.sweeper`, as written) and its job folders, which
     are its trial numbers: for `zenexp check` and the sweeper alike."""
     sweeper, problems = hydra.get("sweeper") or {}, []
 
     def counts(v: Any) -> bool:
-        return isinstance(v, int) and v >= 1
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
     where = f"one of {', '.join(STORAGES)} (the study is kept in the sweep directory)"
     wanted: dict[str, tuple[Callable[[Any], bool], str]] = {
-        "direction": (lambda v: v in DIRECTIONS, "maximize or minimize"),
+        "direction": (lambda v: v == "maximize", "maximize: a trial's value is its validation accuracy"),
         "n_trials": (counts, "a whole number, at least 1"),
         "n_jobs": (counts, "a whole number, at least 1"),
         "max_failure_rate": (lambda v: isinstance(v, (int, float)) and 0 <= v <= 1, "from 0 to 1"),
@@ -230,15 +257,12 @@ def settings_problems(hydra: Mapping[str, Any]) -> list[str]:
     for key, (valid, what) in wanted.items():
         if key in sweeper and not valid(sweeper[key]):
             problems.append(f"hydra.sweeper.{key}={sweeper[key]}: give {what}")
-    subdir = (hydra.get("sweep") or {}).get("subdir", JOB_NUMBER)
-    if subdir != JOB_NUMBER:
+    subdir = (hydra.get("sweep") or {}).get("subdir", ledger.JOB_NUMBER)
+    if subdir != ledger.JOB_NUMBER:
         problems.append(
             f"hydra.sweep.subdir={subdir}: a search's trial folders are its trial numbers; leave it as it is"
         )
     return problems
-
-
-JOB_NUMBER = "${hydra.job.num}"
 
 
 def trials_done(study: optuna.Study) -> int:
@@ -391,6 +415,8 @@ def write_results(study: optuna.Study, sweep_dir: Path) -> None:
 def plot_study(sweep_dir: Path, folder: Path) -> list[Path]:
     """A search's optimisation history and each parameter's importance (Optuna's own matplotlib plots), as
     `optimization_history.png` and `param_importances.png` in `folder`; none for a sweep that is no search."""
+    if not any((sweep_dir / name).is_file() for name in STORAGE_FILES.values()):
+        return []
     import io
     import warnings
 
@@ -399,12 +425,11 @@ def plot_study(sweep_dir: Path, folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna
+    from matplotlib.figure import Figure
     from optuna.visualization import matplotlib as plots
 
     from zenexp import rundir
 
-    if not any((sweep_dir / name).is_file() for name in STORAGE_FILES.values()):
-        return []
     quiet_optuna()
     store = storage(storage_kind("auto", "", sweep_dir), sweep_dir)
     names = [s.study_name for s in store.get_all_studies()]
@@ -423,8 +448,8 @@ def plot_study(sweep_dir: Path, folder: Path) -> list[Path]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             axes = plot(loaded, target_name="val_accuracy")
-        figure = axes.get_figure(root=True)
-        assert figure is not None
+        figure = axes.figure
+        assert isinstance(figure, Figure)
         figure.set_size_inches(8, 5)
         figure.tight_layout()
         picture = io.BytesIO()
@@ -486,13 +511,13 @@ class Trials:
         self.stopped = False  # asking, until too many trials failed
 
     def run(self, interrupted: list[tuple[int, list[str]]], to_ask: int) -> None:
-        queue = list(reversed(interrupted))
+        waiting = list(reversed(interrupted))
         left = to_ask
 
         def next_job() -> tuple[int, list[str]] | None:
             nonlocal left
-            if queue:
-                return queue.pop()
+            if waiting:
+                return waiting.pop()
             if left <= 0 or self._too_many_failures():
                 return None
             left -= 1
@@ -503,19 +528,26 @@ class Trials:
             while (job := next_job()) is not None:
                 self._ended(job[0], self._launched(*job))
             return
-        with ThreadPoolExecutor(self.in_flight) as pool:
-            running: dict[Future[JobReturn | None], int] = {}
-            while True:
-                while len(running) < self.in_flight and (job := next_job()) is not None:
-                    # machine.sharing is a context variable: each launch sees this thread's
-                    number, overrides = job
-                    launched = pool.submit(contextvars.copy_context().run, self._launched, number, overrides)
-                    running[launched] = number
-                if not running:
-                    return
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._ended(running.pop(future), future.result())
+        # Each launch waits for its job in a thread of its own; daemon threads, so that a Ctrl-C of the driver
+        # is not held up by jobs that run elsewhere (they stay RUNNING in the study, for zenexp resume).
+        ended: queue.Queue[tuple[int, JobReturn | None]] = queue.Queue()
+
+        def start(number: int, overrides: list[str]) -> None:
+            context = contextvars.copy_context()  # machine.sharing, a context variable, for the launch
+            threading.Thread(
+                target=lambda: ended.put((number, context.run(self._launched, number, overrides))),
+                daemon=True,
+            ).start()
+
+        running = 0
+        while True:
+            while running < self.in_flight and (job := next_job()) is not None:
+                start(*job)
+                running += 1
+            if not running:
+                return
+            self._ended(*ended.get())
+            running -= 1
 
     def _launched(self, number: int, overrides: list[str]) -> JobReturn | None:
         try:
@@ -571,6 +603,8 @@ def pruning(hydra: Any) -> Prune:
     quiet_optuna()
     sweep_dir = Path(hydra.sweep.dir)
     kind = storage_kind(str(sweeper.storage), str(hydra.launcher.get("_target_", "")), sweep_dir)
+    if not (sweep_dir / STORAGE_FILES[kind]).is_file():
+        raise UserError(f"{sweep_dir / STORAGE_FILES[kind]}: this trial's study is missing")
     name = str(sweeper.study_name)
     store = storage(kind, sweep_dir)
     study = load_study(store, name, pruner=instantiate(sweeper.pruner), direction=str(sweeper.direction))

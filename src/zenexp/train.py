@@ -53,7 +53,7 @@ class RunResult:
     pruned: bool = False
 
     def __float__(self) -> float:
-        """The objective of hyper-parameter searches (`hydra/sweeper=optuna`): the validation accuracy of
+        """The objective of hyper-parameter searches (`hydra/sweeper=lr_model_search`): the validation accuracy of
         the model kept (the test split is never used to choose)."""
         return self.metrics["val_accuracy"]
 

@@ -169,20 +169,22 @@ def own_folder(sweep_dir: Path, name: str) -> Path:
     return folder
 
 
-def prepared(sweep_dir: Path, folder: Path, overrides: list[str], again: bool = False) -> list[str]:
-    """A job that has a checkpoint continues from it; one that has none (or, `again`, any) starts again, its
-    earlier folder moved to `.attempts/` (nothing is lost)."""
-    resumable = (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file() and (
-        folder / rundir.RUN_FILE
-    ).is_file()
-    if resumable and not again:
+def prepared(sweep_dir: Path, folder: Path, overrides: list[str]) -> list[str]:
+    """A job that has a checkpoint continues from it; one that has none starts again, its earlier folder
+    moved to `.attempts/` (nothing is lost)."""
+    if (folder / rundir.CHECKPOINT_DIR / rundir.LAST).is_file() and (folder / rundir.RUN_FILE).is_file():
         return [*overrides, rundir.path_override("resume", folder.resolve())]
+    set_aside(sweep_dir, folder)
+    return overrides
+
+
+def set_aside(sweep_dir: Path, folder: Path) -> None:
+    """Move a job's earlier attempt to `.attempts/<job>-N`, if it left a folder."""
     if folder.exists():
         attempts = own_folder(sweep_dir, rundir.ATTEMPTS_DIR)
         attempts.mkdir(exist_ok=True)
         number = sum(1 for _ in attempts.glob(f"{folder.name}-*")) + 1
         shutil.move(folder, attempts / f"{folder.name}-{number}")
-    return overrides
 
 
 def runs(todo: list[tuple[int, list[str]]], size: int | None) -> Iterator[tuple[int, list[list[str]]]]:
@@ -238,49 +240,65 @@ class OptunaSearch(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         assert self.config is not None
-        search.quiet_optuna()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         with refusing(), rundir.in_use(sweep_dir, "sweep"):
-            problems = search.settings_problems(plain(self.config.hydra))
+            problems = search.installed_problems() + search.settings_problems(plain(self.config.hydra))
             if problems:
                 raise UserError(problems[0])
+            search.quiet_optuna()
             space, fixed = search.search_space(self.params, arguments)
             launcher_target = str(self.config.hydra.launcher.get("_target_", ""))
-            store = search.storage(search.storage_kind(self.storage, launcher_target, sweep_dir), sweep_dir)
+            kind = search.storage_kind(self.storage, launcher_target, sweep_dir)
             new = not (sweep_dir / rundir.SWEEP_FILE).is_file()
-            if not new:
-                ledger.read(sweep_dir)  # a readable ledger of this search
-            study = search.load_study(
-                store, self.study_name, create=new, pruner=self.pruner, direction=self.direction
-            )
-            search.same_search(study, space, fixed, sweep_dir, new)
-            study.sampler = search.sampler(self.make_sampler, space, len(study.trials))
-            if points := search.grid_points(study.sampler, space):
-                if self.n_trials > points:
-                    log.info("the grid has %d points: %d trials, not %d", points, points, self.n_trials)
-                self.n_trials = min(self.n_trials, points)
+            trials = [p for p in sweep_dir.iterdir() if p.name.isdigit()]
             if new:
+                sampler = self._sampler(space, 0)
+                # The ledger before the study: a driver killed between them leaves a search to resume.
                 saved = [*hydra_overrides(self.config), *arguments]
                 ledger.write(sweep_dir, Ledger(saved, "search", [], self.n_trials))
+            elif ledger.read(sweep_dir).sweeper != "search":
+                raise UserError(
+                    f"{sweep_dir}: a grid sweep's directory; finish it with zenexp resume {sweep_dir}"
+                )
+            elif trials and not (sweep_dir / search.STORAGE_FILES[kind]).is_file():
+                raise UserError(
+                    f"{sweep_dir}: its study ({search.STORAGE_FILES[kind]}) is missing; start a new search"
+                )
+            store = search.storage(kind, sweep_dir)
+            started = any(s.study_name == self.study_name for s in store.get_all_studies())
+            study = search.load_study(
+                store,
+                self.study_name,
+                create=not (started or trials),
+                pruner=self.pruner,
+                direction=self.direction,
+            )
+            search.same_search(study, space, fixed, sweep_dir, new=not started)
+            run = len(study.get_trials(deepcopy=False))
+            study.sampler = sampler if new else self._sampler(space, run)
             resumed, elsewhere = ([], 0) if new else self._resumed(study, sweep_dir, fixed)
             done = search.trials_done(study)
             to_ask = max(0, self.n_trials - done - elsewhere - len(resumed))
             if not new:
-                log.info(
-                    "resuming %s: %d of %d trials run, %d to go",
-                    sweep_dir,
-                    done,
-                    self.n_trials,
-                    max(0, self.n_trials - done - elsewhere),
-                )
+                left = max(0, self.n_trials - done - elsewhere)
+                log.info("resuming %s: %d of %d trials run, %d to go", sweep_dir, done, self.n_trials, left)
             at_once = machine.jobs_at_once(self.config.hydra.launcher, self.n_jobs)
-            in_flight = 1 if at_once == 1 else self.n_jobs  # ELSEWHERE (Slurm): the search's own count
+            # As many trials as the launcher runs at once; on Slurm (elsewhere), the search's own count.
+            in_flight = self.n_jobs if at_once == machine.ELSEWHERE else at_once
             with machine.sharing(at_once, sweep_dir):
                 search.Trials(study, self._launch, space, fixed, in_flight, self._failures_allowed()).run(
                     resumed, to_ask
                 )
             search.write_results(study, sweep_dir)
+
+    def _sampler(self, space: Mapping[str, Any], trials_run: int) -> Any:
+        """The study's sampler; a grid's trials are at most its points."""
+        sampler = search.sampler(self.make_sampler, space, trials_run)
+        if (points := search.grid_points(sampler, space)) and self.n_trials > points:
+            log.info("the grid has %d points: %d trials, not %d", points, points, self.n_trials)
+            self.n_trials = points
+        return sampler
 
     def _failures_allowed(self) -> int:
         return int(self.max_failure_rate * self.n_trials)
@@ -295,12 +313,18 @@ class OptunaSearch(Sweeper):
     ) -> tuple[list[tuple[int, list[str]]], int]:
         """What a resume does with the trials its driver left: a trial whose job ended is told its result;
         one with a checkpoint continues from it; one without runs again from the start, its earlier folder
-        kept in `.attempts/`; one still running elsewhere is left to it. A failed trial's folder moves to
-        `.attempts/` and the search asks for another trial in its place. The trials to run, and how many
-        are left to others."""
+        kept in `.attempts/`; one still running elsewhere is left to it (its result reaches the study at the
+        next resume). A failed trial's folder moves to `.attempts/` and the search asks for another trial in
+        its place (the grid, for the same point). The trials to run, and how many are left to others."""
         import optuna
 
         todo, elsewhere = [], 0
+
+        def replace(trial: Any, folder: Path) -> None:
+            set_aside(sweep_dir, folder)
+            if isinstance(study.sampler, optuna.samplers.GridSampler):  # its point counts as visited
+                study.enqueue_trial(trial.params)
+
         for trial in study.get_trials(deepcopy=False):
             folder = own_folder(sweep_dir, str(trial.number))
             if (
@@ -308,7 +332,7 @@ class OptunaSearch(Sweeper):
                 and folder.is_dir()
                 and not rundir.is_in_use(folder)
             ):
-                prepared(sweep_dir, folder, [], again=True)
+                replace(trial, folder)
             if trial.state != optuna.trial.TrialState.RUNNING:
                 continue
             if rundir.is_in_use(folder):
@@ -325,6 +349,9 @@ class OptunaSearch(Sweeper):
             record = read_run(folder)
             if record.status in DONE and "val_accuracy" in record.metrics:
                 search.tell(study, trial.number, record.status, record.metrics["val_accuracy"])
+            elif record.status == "failed":
+                search.tell(study, trial.number, "failed", None)
+                replace(trial, folder)
             else:
                 todo.append((trial.number, prepared(sweep_dir, folder, overrides)))
         return todo, elsewhere
