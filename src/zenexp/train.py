@@ -277,7 +277,7 @@ def lead(
                 "val_accuracy": position.best_val_accuracy,
                 **test.metrics("test"),
             }
-            facts = {"stopped_early": position.stopped_early, "pruned": position.pruned}
+            facts = {"stopped_early": position.stopped_early, **({"pruned": True} if position.pruned else {})}
             recorder.summarise(metrics, position.step, facts)
         log.info(
             "test accuracy %.4f, of the model of epoch %d (best validation accuracy %.4f)",
