@@ -722,7 +722,7 @@ class SearchConf:
     _target_: str = "hydra_plugins.zenexp_plugins.OptunaSearch"
     sampler: Any = MISSING
     pruner: Any = MISSING
-    direction: str = "maximize"
+    direction: str = "maximize"  # the only one: a trial's value is its validation accuracy
     n_trials: int = SEARCH_TRIALS
     n_jobs: int = 1  # trials running at once (with a launcher that runs jobs in parallel)
     max_failure_rate: float = 0.25

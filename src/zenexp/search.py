@@ -38,7 +38,6 @@ log = logging.getLogger("zenexp")
 SWEEPER = "hydra_plugins.zenexp_plugins.OptunaSearch"
 STORAGE_FILES = {"sqlite": "optuna.db", "journal": "optuna.journal"}
 STORAGES = ("auto", *STORAGE_FILES)
-DIRECTIONS = ("maximize", "minimize")
 NO_PRUNER = "optuna.pruners.NopPruner"
 
 
