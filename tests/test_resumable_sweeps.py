@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -217,11 +218,21 @@ def test_a_search_resumed_reruns_a_trial_killed_before_its_checkpoint_and_draws_
     assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == 4
 
 
-def test_a_search_resumed_replaces_its_failed_trials(in_tmp_path: Path) -> None:
-    write_cifar10(in_tmp_path / "data")
-    batch = in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3"
+def damaged_cifar10(root: Path) -> Callable[[], None]:
+    """CIFAR-10 files in `root` with a damaged batch, so that every job on them fails; and what repairs it."""
+    write_cifar10(root)
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
     good = batch.read_bytes()
     batch.write_bytes(b"damaged")
+
+    def repair() -> None:
+        batch.write_bytes(good)
+
+    return repair
+
+
+def test_a_search_resumed_replaces_its_failed_trials(in_tmp_path: Path) -> None:
+    repair = damaged_cifar10(in_tmp_path / "data")
     search = [
         "-m",
         "hydra/sweeper=lr_model_search",
@@ -237,7 +248,7 @@ def test_a_search_resumed_replaces_its_failed_trials(in_tmp_path: Path) -> None:
     assert done.returncode == 1 and "finish the sweep with: zenexp resume failing" in done.stderr
     assert "0 of 2 jobs finished (2 failed)" in done.stdout
 
-    batch.write_bytes(good)
+    repair()
     done = in_process("resume", "failing")
     assert done.returncode == 0, done.stderr
     assert "0 of 2 trials run, 2 to go" in done.stdout + done.stderr
@@ -253,10 +264,7 @@ def test_a_search_resumed_replaces_its_failed_trials(in_tmp_path: Path) -> None:
 
 
 def test_a_grid_search_resumed_runs_its_failed_points_again_and_no_other(in_tmp_path: Path) -> None:
-    write_cifar10(in_tmp_path / "data")
-    batch = in_tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3"
-    good = batch.read_bytes()
-    batch.write_bytes(b"damaged")
+    repair = damaged_cifar10(in_tmp_path / "data")
     grid = [
         "-m",
         "hydra/sweeper=lr_model_search",
@@ -268,7 +276,7 @@ def test_a_grid_search_resumed_runs_its_failed_points_again_and_no_other(in_tmp_
         *QUICK_SEARCH,
     ]
     assert in_process(*grid).returncode == 1  # the cifar10 points failed
-    batch.write_bytes(good)
+    repair()
     assert in_process("resume", "grid").returncode == 0
     study = optuna.load_study(study_name="zenexp", storage="sqlite:///grid/optuna.db")
     finished = [t.params for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

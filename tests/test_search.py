@@ -11,6 +11,7 @@ import threading
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
+import matplotlib
 import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -244,6 +245,7 @@ def test_a_pruner_trains_fewer_epochs_and_finds_the_same_best_trial(in_tmp_path:
     assert sum(line.split()[1] == "pruned" for line in compared.stdout.splitlines()[1:7]) == len(stopped)
     for png in ("optimization_history.png", "param_importances.png"):
         assert Image.open(pruned / png).size == (800, 500)
+    assert matplotlib.rcParams["axes.facecolor"] == "white"  # Optuna's ggplot style stayed in its plots
 
 
 def search_on(launcher: list[str], root: Path, *more: str) -> optuna.Study:

@@ -444,7 +444,8 @@ def plot_study(sweep_dir: Path, folder: Path) -> list[Path]:
         if len(finished) < needs:
             log.warning("%s: needs %d finished trials; not drawn", name, needs)
             continue
-        with warnings.catch_warnings():
+        # Optuna's plots switch matplotlib to its ggplot style for the whole process: only for these plots.
+        with warnings.catch_warnings(), matplotlib.rc_context():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             axes = plot(loaded, target_name="val_accuracy")
         figure = axes.figure
