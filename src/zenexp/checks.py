@@ -681,12 +681,9 @@ def _search_problems(written: dict[str, Any]) -> list[str]:
     """A search needs Optuna, and not Hydra's own Optuna sweeper (`search.installed_problems`). A TPE search
     whose trials are all start-up trials samples at random only: not what was asked for."""
     sweeper = written.get("sweeper") or {}
-    if (
-        isinstance(sweeper, dict)
-        and sweeper.get("_target_") == search.SWEEPER
-        and search.installed_problems()
-    ):
-        return search.installed_problems()
+    if isinstance(sweeper, dict) and sweeper.get("_target_") == search.SWEEPER:
+        if missing := search.installed_problems():
+            return missing
     sampler = sweeper.get("sampler") if isinstance(sweeper, dict) else None
     if not isinstance(sampler, dict) or sampler.get("_target_") != "optuna.samplers.TPESampler":
         return []

@@ -97,7 +97,7 @@ def jobs_at_once(launcher: Mapping[str, Any], jobs: int) -> int:
     of a submitit_local batch, one at a time for the basic launcher; 0 for Slurm, whose jobs run on other
     machines, each in an allocation of its own (which its CPU affinity shows there)."""
     target = str(launcher.get("_target_", ""))
-    if target.endswith("SlurmLauncher"):
+    if runs_elsewhere(target):
         return ELSEWHERE
     if target.endswith("JoblibLauncher"):
         import joblib  # type: ignore[import-untyped]
@@ -108,6 +108,11 @@ def jobs_at_once(launcher: Mapping[str, Any], jobs: int) -> int:
     else:
         at_once = 1
     return max(1, min(at_once, jobs))
+
+
+def runs_elsewhere(launcher_target: str) -> bool:
+    """Whether a launcher's jobs run on other machines: Slurm's (Hydra's submitit_slurm, zenexp's slurm)."""
+    return launcher_target.endswith("SlurmLauncher")
 
 
 FEWER_AT_ONCE = (

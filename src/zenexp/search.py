@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from zenexp import ledger
+from zenexp import ledger, machine
 from zenexp.errors import UserError
 
 if TYPE_CHECKING:
@@ -88,18 +88,18 @@ def _distribution(override: Override) -> BaseDistribution:
     value = override.value()
     name = str(override.input_line)
     try:
-        values = [] if isinstance(value, IntervalSweep) else list(override.sweep_iterator(Transformer.encode))
+        values = [] if isinstance(value, IntervalSweep) else list(override.sweep_iterator())
     except ValueError as error:  # range(0, 10, 0)
         raise UserError(f"{name}: {error}") from None
     if not isinstance(value, IntervalSweep) and getattr(value, "tags", None):
         raise UserError(f"{name}: tags (log, int) are for interval() only")
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
-        plain = [v for v in override.sweep_iterator() if isinstance(v, (str, int, float, bool))]
-        if len(plain) < len(values):  # Hydra writes a list or a dict as text: not what was meant
+        plain = [v for v in values if isinstance(v, (str, int, float, bool))]
+        if len(plain) < len(values):  # a list or a dict: Hydra would write it as text, not what was meant
             raise UserError(f"{name}: a searched choice() takes plain values (numbers, names, true/false)")
         return CategoricalDistribution(plain)
     if isinstance(value, RangeSweep):
-        numbers = [v for v in override.sweep_iterator() if isinstance(v, int) and not isinstance(v, bool)]
+        numbers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
         if not numbers or len(numbers) < len(values):
             raise UserError(f"{name}: a searched range() takes whole numbers and holds at least one")
         return IntDistribution(min(numbers), max(numbers), step=abs(int(value.step or 1)))
@@ -291,7 +291,7 @@ def storage_kind(choice: str, launcher_target: str, sweep_dir: Path) -> str:
         return present[0]
     if choice != "auto":
         return choice
-    return "journal" if launcher_target.endswith("SlurmLauncher") else "sqlite"
+    return "journal" if machine.runs_elsewhere(launcher_target) else "sqlite"
 
 
 def storage(kind: str, sweep_dir: Path) -> optuna.storages.BaseStorage:
