@@ -18,7 +18,7 @@ from collections.abc import Callable
 import zenexp  # noqa: F401  (registers the configs)
 from zenexp.checks import check_config, check_guarded
 from zenexp.cli import check
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -36,7 +36,7 @@ QUICK_IMAGES = {"cifar10": (500, 100), "image_folder": (400, 100)}
 LESSON = textwrap.dedent(
     """
     import sys, time, torch, torchvision, torchvision.transforms as T
-    from zenexp.models import Net
+    from zenexp.run.models import Net
 
     class Files(torchvision.datasets.CIFAR10):
         def _check_integrity(self): return True

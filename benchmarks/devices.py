@@ -44,7 +44,7 @@ def rank_of(parent: int) -> int:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[1]) == parent and b"zenexp.rank" in (proc / "cmdline").read_bytes():
+            if int(stat[1]) == parent and b"zenexp.parallel.spawned" in (proc / "cmdline").read_bytes():
                 return int(proc.name)
         except OSError:
             continue

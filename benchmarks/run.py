@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from hydra_zen import launch
 
 import zenexp
-from zenexp.data import fake
-from zenexp.evaluation import evaluate
-from zenexp.loading import Reader, choose
-from zenexp.models import Net
+from zenexp.data.datasets import fake
+from zenexp.data.loading import Reader, choose
+from zenexp.run.evaluation import evaluate
+from zenexp.run.models import Net
 
 STEPS = {4: 400, 128: 40}  # timed steps per batch size; the lesson's pipeline needs ~10 s for 40x128
 WARMUP_STEPS = 10
@@ -140,7 +140,7 @@ def tracking_cost(batch_size: int, log_every: int = 50, calls: int = 2000) -> fl
     from omegaconf import OmegaConf
 
     from zenexp.configs import TrackerConf
-    from zenexp.tracking import Recorder
+    from zenexp.tracking.recorder import Recorder
 
     with tempfile.TemporaryDirectory() as folder:
         recorder = Recorder(

@@ -29,9 +29,9 @@ from hydra_zen import instantiate, launch
 from torch import nn
 
 import zenexp
-from zenexp import machine
-from zenexp.provenance import read_run_file
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
+from zenexp.parallel import machine
+from zenexp.run.provenance import read_run_file
 
 # Epochs long enough that an epoch's fixed costs (its shuffle, the progress display) do not count: a small
 # model takes about 2 ms a step at batch 128.

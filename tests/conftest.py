@@ -24,7 +24,7 @@ from swanlab.sdk.internal.core_python.store import DataStoreReader
 
 import zenexp
 from zenexp.cli import main
-from zenexp.train import RunResult
+from zenexp.run.train import RunResult
 
 # Small and quick: one short epoch. Tests that need real training say so.
 QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "trainer.batch_size=8"]

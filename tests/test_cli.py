@@ -12,7 +12,7 @@ from hydra_zen import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import QUICK, SwanLabRun, cli, in_process, read_metrics, run_dirs
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
 
 # The real command line, in a subprocess (and main() in this process where a test reads what it prints).
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_console_script_is_installed() -> None:
 
     done = subprocess.run([script, "--cfg", "job"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "_target_: zenexp.data.digits" in done.stdout
+    assert "_target_: zenexp.data.datasets.digits" in done.stdout
 
 
 def test_cfg_job_shows_the_config_and_runs_nothing(in_tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_cfg_job_shows_the_dataset_as_a_person_reads_it() -> None:
         "image_shape": [3, 32, 32],
         "num_classes": 10,
         "in_memory": None,
-        "_target_": "zenexp.data.cifar10",
+        "_target_": "zenexp.data.datasets.cifar10",
         "_partial_": True,
         "_convert_": "all",
     }
@@ -92,7 +92,10 @@ def test_experiment_presets_from_the_command_line(in_tmp_path: Path) -> None:
     assert done.returncode == 1 and "dataset=cifar10: no CIFAR-10 files in" in done.stderr, done.stderr
     done = in_process("--cfg", "job", "experiment=lesson")
     lesson = OmegaConf.create(done.stdout)
-    assert lesson.model._target_ == "zenexp.models.Net" and lesson.dataset._target_ == "zenexp.data.cifar10"
+    assert (
+        lesson.model._target_ == "zenexp.run.models.Net"
+        and lesson.dataset._target_ == "zenexp.data.datasets.cifar10"
+    )
     assert (lesson.optim.lr, lesson.optim.momentum) == (0.001, 0.9)
     assert (lesson.trainer.batch_size, lesson.trainer.epochs) == (4, 2)
 
@@ -100,7 +103,10 @@ def test_experiment_presets_from_the_command_line(in_tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     (run_dir,) = run_dirs(in_tmp_path / "outputs")
     saved = OmegaConf.load(run_dir / "config.yaml")
-    assert saved.model._target_ == "zenexp.models.Net" and saved.dataset._target_ == "zenexp.data.fake"
+    assert (
+        saved.model._target_ == "zenexp.run.models.Net"
+        and saved.dataset._target_ == "zenexp.data.datasets.fake"
+    )
     assert saved.trainer.epochs == 2 and saved.dataset.train_size == 16
 
     done = in_process("--cfg", "job", "experiment=lesson_fake", "model=large")  # an explicit choice wins

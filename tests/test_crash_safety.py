@@ -29,8 +29,8 @@ from tests.conftest import (
     swanlab_folders,
     work_in,
 )
-from zenexp.machine import TORCH_DEFAULT_THREADS
-from zenexp.provenance import read_run_file
+from zenexp.parallel.machine import TORCH_DEFAULT_THREADS
+from zenexp.run.provenance import read_run_file
 
 # About 630 steps of the large model on digits: long enough to be stopped in the middle. The scheduler all but
 # stops learning after epoch 1, so epoch 2 does not improve the validation accuracy and the run stops early:

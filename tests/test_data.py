@@ -10,8 +10,9 @@ import torch
 from sklearn.datasets import load_digits
 
 from tests.conftest import write_cifar10, write_mnist
-from zenexp import UserError, data
-from zenexp.data import ImageData
+from zenexp import UserError
+from zenexp.data import datasets
+from zenexp.data.datasets import ImageData
 
 
 def held(loaded: ImageData) -> dict[str, torch.Tensor]:
@@ -23,7 +24,7 @@ def held(loaded: ImageData) -> dict[str, torch.Tensor]:
 
 def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
     write_cifar10(tmp_path, per_batch=20)
-    loaded = data.cifar10(str(tmp_path))
+    loaded = datasets.cifar10(str(tmp_path))
     assert held(loaded)["train"].shape == (90, 3, 32, 32)
     assert held(loaded)["val"].shape == (
         10,
@@ -38,7 +39,7 @@ def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
     assert loaded.classes[:3] == ("plane", "car", "bird")
 
 
-@pytest.mark.parametrize("loader", [data.cifar10, data.mnist])
+@pytest.mark.parametrize("loader", [datasets.cifar10, datasets.mnist])
 def test_validation_is_carved_from_the_training_files_by_a_seeded_split(loader: Any, tmp_path: Path) -> None:
     write_cifar10(tmp_path, per_batch=20)
     write_mnist(tmp_path, train=60, test=10)
@@ -54,12 +55,12 @@ def test_validation_is_carved_from_the_training_files_by_a_seeded_split(loader: 
 
 def test_mnist_reads_the_idx_files(tmp_path: Path) -> None:
     write_mnist(tmp_path, train=30, test=10)
-    loaded = data.mnist(str(tmp_path))
+    loaded = datasets.mnist(str(tmp_path))
     assert held(loaded)["train"].shape == (27, 1, 28, 28) and held(loaded)["val"].shape == (3, 1, 28, 28)
     assert loaded.test_labels.tolist() == list(range(10))
 
 
-@pytest.mark.parametrize("loader", [data.cifar10, data.mnist])
+@pytest.mark.parametrize("loader", [datasets.cifar10, datasets.mnist])
 def test_missing_files_name_the_path_and_the_offline_default(loader: Any, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="dataset=digits") as caught:
         loader(str(tmp_path / "nowhere"))
@@ -67,7 +68,7 @@ def test_missing_files_name_the_path_and_the_offline_default(loader: Any, tmp_pa
 
 
 def test_digits_split_three_ways_fixed_disjoint_and_seeded() -> None:
-    first, again, other = data.digits(), data.digits(), data.digits(split_seed=1)
+    first, again, other = datasets.digits(), datasets.digits(), datasets.digits(split_seed=1)
     assert len(first.train_labels) + len(first.val_labels) + len(first.test_labels) == 1797
     assert (len(first.test_labels), len(first.val_labels)) == (round(1797 * 0.2), round(1797 * 0.1))
     for split in ("val", "test"):
@@ -89,12 +90,12 @@ def test_digits_split_three_ways_fixed_disjoint_and_seeded() -> None:
 
 
 def test_fake_has_the_asked_shape_and_classes() -> None:
-    loaded = data.fake(train_size=12, val_size=5, test_size=4, image_shape=(1, 16, 16), num_classes=3)
+    loaded = datasets.fake(train_size=12, val_size=5, test_size=4, image_shape=(1, 16, 16), num_classes=3)
     assert held(loaded)["train"].shape == (12, 1, 16, 16)
     assert (len(loaded.val_labels), len(loaded.test_labels)) == (5, 4)
     assert not torch.equal(held(loaded)["val"][:4], held(loaded)["test"])
     assert set(loaded.train_labels.tolist()) <= {0, 1, 2}
     assert torch.equal(
         held(loaded)["train"],
-        held(data.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3))["train"],
+        held(datasets.fake(train_size=12, test_size=4, image_shape=(1, 16, 16), num_classes=3))["train"],
     )

@@ -12,7 +12,7 @@ from PIL import Image
 import zenexp
 from tests.conftest import SwanLabRun, in_process, run, write_cifar10
 from zenexp.cli import main
-from zenexp.evaluation import Evaluation, confusion_table
+from zenexp.run.evaluation import Evaluation, confusion_table
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from tests.conftest import in_process, read_metrics, run, run_dirs
-from zenexp.folders import ImageFiles, image_folder
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
+from zenexp.data.folders import ImageFiles, image_folder
 
 CLASSES = ("cat", "dog", "frog")
 QUICKER = [

@@ -12,10 +12,12 @@ from hydra_zen import builds, store
 from omegaconf import DictConfig, OmegaConf
 
 from tests.conftest import in_process, read_metrics, run
-from zenexp import UserError, loading, machine
-from zenexp.augment import Augmentation
+from zenexp import UserError
 from zenexp.configs import add_to_hydra_store
-from zenexp.data import ImageData, digits
+from zenexp.data import loading
+from zenexp.data.augment import Augmentation
+from zenexp.data.datasets import ImageData, digits
+from zenexp.parallel import machine
 
 # Metrics of `run(*GOLDEN)` recorded by zenexp 803cf6f, which held the images as normalised float32: the uint8
 # images, normalised per batch with the same operations, give exactly the same float batches.

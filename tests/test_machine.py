@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import QUICK, in_process, run
-from zenexp import machine
-from zenexp.machine import TORCH_DEFAULT_THREADS, choose_threads
-from zenexp.provenance import read_run_file
-from zenexp.resuming import rerun_overrides
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
+from zenexp.parallel import machine
+from zenexp.parallel.machine import TORCH_DEFAULT_THREADS, choose_threads
+from zenexp.run.provenance import read_run_file
+from zenexp.run.resume import rerun_overrides
 
 
 def test_auto_takes_this_job_s_share_of_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:

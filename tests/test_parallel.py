@@ -17,12 +17,12 @@ import torch
 
 import zenexp as zenexp_api
 from tests.conftest import QUICK, read_metrics, run, work_in
-from zenexp import parallel
 from zenexp.checks import check_point
 from zenexp.cli import main
 from zenexp.errors import UserError
-from zenexp.provenance import read_run_file
-from zenexp.sweeps import read_run
+from zenexp.parallel import distributed
+from zenexp.run.provenance import read_run_file
+from zenexp.sweep.records import read_run
 
 # Two epochs of the digits at the lesson's batch of 4: 630 steps, a few seconds on 2 processes.
 SETTINGS = ["trainer.epochs=2", "trainer.batch_size=4", "trainer.log_every_n_steps=5"]
@@ -78,7 +78,7 @@ def left_behind(folder: Path) -> list[str]:
             command = (proc / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "zenexp.rank" in command and mine in command:
+        if "zenexp.parallel.spawned" in command and mine in command:
             processes.append(f"process {proc.name}: {command}")
     return processes + [str(p) for p in (folder / "tmp").glob("zenexp-ranks-*")]
 
@@ -93,7 +93,7 @@ def rank_processes() -> dict[int, int]:
     found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"zenexp.rank" in (proc / "cmdline").read_bytes():
+            if b"zenexp.parallel.spawned" in (proc / "cmdline").read_bytes():
                 found[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
@@ -410,9 +410,9 @@ def test_a_run_recorded_before_several_devices_still_resumes(in_tmp_path: Path) 
 # ---- the pieces rank 0 uses to end its ranks (fast: real processes, no training) -----------------------
 
 
-def spawned(folder: Path, code: str, rank: int = 1) -> parallel.Spawned:
+def spawned(folder: Path, code: str, rank: int = 1) -> distributed.Spawned:
     process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
-    return parallel.Spawned(rank, process, folder / f"rank{rank}.error")
+    return distributed.Spawned(rank, process, folder / f"rank{rank}.error")
 
 
 def test_the_first_failure_names_a_killed_rank_or_a_rank_s_own_error_before_a_lost_connection(
@@ -422,20 +422,21 @@ def test_the_first_failure_names_a_killed_rank_or_a_rank_s_own_error_before_a_lo
     (in_tmp_path / "rank2.error").write_text("Traceback ...\nValueError: no such thing as rank 2\n")
     lost, own = spawned(in_tmp_path, "raise SystemExit(1)", 1), spawned(in_tmp_path, "raise SystemExit(1)", 2)
     assert (
-        parallel.first_failure([lost, own], 10.0) == "rank 2 of 3 failed: ValueError: no such thing as rank 2"
+        distributed.first_failure([lost, own], 10.0)
+        == "rank 2 of 3 failed: ValueError: no such thing as rank 2"
     )
 
     killed = spawned(in_tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-    assert parallel.first_failure([killed], 10.0) == "rank 1 of 2 died (killed by SIGKILL)"
+    assert distributed.first_failure([killed], 10.0) == "rank 1 of 2 died (killed by SIGKILL)"
     silent = spawned(in_tmp_path, "raise SystemExit(3)", 3)
-    assert parallel.first_failure([silent], 10.0) == "rank 3 of 2 died (exit status 3)"
+    assert distributed.first_failure([silent], 10.0) == "rank 3 of 2 died (exit status 3)"
 
 
 def test_ranks_still_running_are_killed_and_finished_ones_are_not_waited_for(in_tmp_path: Path) -> None:
     running, done = spawned(in_tmp_path, "import time; time.sleep(60)"), spawned(in_tmp_path, "pass", 2)
-    assert parallel.first_failure([running, done], 0.0) is None
+    assert distributed.first_failure([running, done], 0.0) is None
     started = time.monotonic()
-    parallel.end([running, done], 0.5)
+    distributed.end([running, done], 0.5)
     assert time.monotonic() - started < 5
     assert running.process.returncode == -signal.SIGKILL and done.process.returncode == 0
 
@@ -444,7 +445,7 @@ def test_what_cannot_be_sent_to_other_ranks_is_one_line() -> None:
     with pytest.raises(
         UserError, match=r"^the model, dataset or optimizer cannot be sent to the other ranks"
     ):
-        parallel.pickled(lambda: None)
+        distributed.pickled(lambda: None)
     state = {"step": torch.ones(2), "groups": [(torch.zeros(1), 3)]}
-    assert parallel.on_cpu(state)["groups"][0][1] == 3
-    assert torch.equal(parallel.on_cpu(state)["step"], torch.ones(2))
+    assert distributed.on_cpu(state)["groups"][0][1] == 3
+    assert torch.equal(distributed.on_cpu(state)["step"], torch.ones(2))

@@ -26,7 +26,7 @@ from zenexp.configs import (
     TrackerMode,
     TrainerConf,
 )
-from zenexp.train import RunResult
+from zenexp.run.train import RunResult
 
 
 def quick(**fields: Any) -> TrainerConf:
@@ -141,7 +141,11 @@ def test_group_overrides_replace_a_slot_filled_in_python() -> None:
 @pytest.mark.slow
 def test_a_python_slot_and_a_dataset_override_meet() -> None:
     saved = launched(MainConfig(model=NetConf(), trainer=quick(), tracker=OFF), "dataset=fake")
-    assert saved["model"]["_target_"] == "zenexp.models.Net" and saved["model"]["image_shape"] == [3, 32, 32]
+    assert saved["model"]["_target_"] == "zenexp.run.models.Net" and saved["model"]["image_shape"] == [
+        3,
+        32,
+        32,
+    ]
 
 
 REFUSED: dict[str, tuple[Callable[[], MainConfig], list[str], str]] = {

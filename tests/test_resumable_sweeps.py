@@ -17,8 +17,8 @@ import optuna
 import pytest
 
 from tests.conftest import SwanLabRun, cli, hashes, in_process, write_cifar10, zenexp_for
-from zenexp import rundir
-from zenexp.sweeps import read_run
+from zenexp.run import rundir
+from zenexp.sweep.records import read_run
 
 # Every test runs a sweep; a real process where the point is one (a kill, a signal, the console, a pipe), and
 # zenexp's main() in this process for the rest (resume, compare: the same answer, without the start-up).

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from tests.conftest import QUICK, SwanLabRun, read_metrics, run, write_cifar10, write_mnist
 from zenexp import UserError
-from zenexp.models import Net
+from zenexp.run.models import Net
 
 
 @pytest.mark.slow

@@ -19,9 +19,9 @@ from hydra.core.utils import JobReturn, JobStatus
 from PIL import Image
 
 from tests.conftest import SwanLabRun, in_process, read_metrics, zenexp_for
-from zenexp import search
 from zenexp.errors import UserError
-from zenexp.sweeps import read_run
+from zenexp.sweep import search
+from zenexp.sweep.records import read_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Digits learn in a few steps, so that a bad learning rate is visibly behind after an epoch; the grid

@@ -24,7 +24,7 @@ from hydra_zen import launch
 
 import zenexp
 from tests.conftest import QUICK, SwanLabRun, cli, hashes, in_process, run, run_dirs, write_cifar10
-from zenexp import rundir
+from zenexp.run import rundir
 
 # Each names code to run: os.makedirs makes the folder `pwned` in the test's directory if it ever runs.
 CODE_IN_OVERRIDES = [

@@ -16,8 +16,8 @@ from optuna.storages.journal import JournalFileBackend
 from tests.conftest import QUICK
 from tests.test_resumable_sweeps import SLOW
 from tests.test_user_scripts import SCRIPT, TINY
-from zenexp.provenance import read_run_file
-from zenexp.sweeps import read_run, run_dirs
+from zenexp.run.provenance import read_run_file
+from zenexp.sweep.records import read_run, run_dirs
 
 # One cluster per machine (a named network namespace, munged's socket): every test on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]

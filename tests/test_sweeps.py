@@ -10,7 +10,7 @@ from hydra.core.config_store import ConfigStore
 from PIL import Image
 
 from tests.conftest import QUICK, SwanLabRun, cli, in_process, run_dirs, zenexp_for
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
 
 # Every test runs a sweep, through zenexp's main() in this process (the launchers start their own processes);
 # tests/test_cli.py runs one through the real command line; joblib's run in a process of their own (zenexp_for).

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import in_process, read_metrics, run_dirs
-from zenexp import machine
+from zenexp.configs.usercode import NOT_GUARDED
 from zenexp.errors import UserError
-from zenexp.provenance import read_run_file
-from zenexp.resuming import rerun_overrides
-from zenexp.usercode import NOT_GUARDED
+from zenexp.parallel import machine
+from zenexp.run.provenance import read_run_file
+from zenexp.run.resume import rerun_overrides
 
 # One short epoch on one thread, nothing recorded in SwanLab.
 TINY = [
@@ -59,7 +59,7 @@ from torch import nn
 
 import zenexp.cli
 from zenexp.configs import IMAGE_SHAPE, NUM_CLASSES, preset
-from zenexp.data import ImageData
+from zenexp.data.datasets import ImageData
 
 
 {MODELS}

@@ -14,7 +14,7 @@ from tests.conftest import QUICK, cli, run
 from zenexp import UserError, checks
 from zenexp.checks import check_config, check_point, check_points, sweep_points
 from zenexp.cli import main
-from zenexp.schema import compose_config
+from zenexp.configs.schema import compose_config
 
 # (overrides, what the message must name: the field path and value, what is expected)
 BAD_INPUTS = [
@@ -214,8 +214,8 @@ BAD_INPUTS = [
         "hydra.callbacks",
     ),
     (
-        ["+hydra.job_logging.handlers.x={class:zenexp.data.cifar10}"],
-        "class=zenexp.data.cifar10",
+        ["+hydra.job_logging.handlers.x={class:zenexp.data.datasets.cifar10}"],
+        "class=zenexp.data.datasets.cifar10",
         "hydra.job_logging",
     ),
     (["+optim@hydra.callbacks.evil=sgd"], "+optim@hydra.callbacks.evil=sgd", "Hydra's own settings"),

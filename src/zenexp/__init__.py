@@ -8,8 +8,8 @@ job.return_value.metrics["test_accuracy"]
 
 from zenexp.configs import MainConfig, add_to_hydra_store
 from zenexp.errors import UserError
-from zenexp.runs import evaluate_run, rerun, resume, task
-from zenexp.train import RunResult
+from zenexp.run.task import evaluate_run, rerun, resume, task
+from zenexp.run.train import RunResult
 
 __all__ = ["MainConfig", "RunResult", "UserError", "evaluate_run", "rerun", "resume", "task"]
 

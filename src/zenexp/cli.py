@@ -24,16 +24,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from zenexp import UserError, compare, ledger, machine, rundir, search, sweeps, task, usercode
+from zenexp import UserError, task
 from zenexp.checks import check_points, raise_problems, sweep_points
-from zenexp.configs import add_to_hydra_store
-from zenexp.evaluation import confusion_table
+from zenexp.configs import add_to_hydra_store, usercode
+from zenexp.configs.schema import CONFIG_NAME, compose_config, plain
 from zenexp.helptext import help_text
-from zenexp.interrupts import Interrupted
-from zenexp.resuming import rerun_overrides, resume_overrides
-from zenexp.runs import EVAL_OVERRIDES, evaluate_run, launch_job
-from zenexp.schema import CONFIG_NAME, compose_config, plain
-from zenexp.train import RunResult
+from zenexp.parallel import machine
+from zenexp.run import rundir
+from zenexp.run.evaluation import confusion_table
+from zenexp.run.interrupts import Interrupted
+from zenexp.run.resume import rerun_overrides, resume_overrides
+from zenexp.run.task import EVAL_OVERRIDES, evaluate_run, launch_job
+from zenexp.run.train import RunResult
+from zenexp.sweep import compare, ledger, records, search
 
 COMMANDS = ("check", "resume", "rerun", "compare", "eval")
 GRID = "hydra/sweeper=grid"  # zenexp's default sweeper: Hydra's basic one, with a ledger
@@ -93,11 +96,11 @@ def run(args: list[str]) -> None:
     if runs_jobs and check(args, quiet=True):
         sys.exit(1)
     sys.argv = [sys.argv[0], *args]
-    sweeps.last_sweep_dir = None  # a sweep that an earlier main() of this process ran is not this one's
+    records.last_sweep_dir = None  # a sweep that an earlier main() of this process ran is not this one's
     try:
         hydra.main(config_path=None, config_name=CONFIG_NAME, version_base="1.3")(_run)()
     finally:
-        sweep_dir = sweeps.last_sweep_dir
+        sweep_dir = records.last_sweep_dir
         # A sweep that got as far as its ledger or a job: summarise it, failed jobs included (one refused
         # before that leaves its directory empty, for the same command again).
         planned = (
@@ -107,19 +110,19 @@ def run(args: list[str]) -> None:
         )
         if planned:
             assert sweep_dir is not None
-            runs = sweeps.write_sweep_summary(sweep_dir)
+            runs = records.write_sweep_summary(sweep_dir)
             if runs:  # none: refused before its first job (the error says why)
                 print(f"\n{sweep_outcome(runs)}; {sweep_dir / rundir.SWEEP_SUMMARY_FILE}")
                 print(compare.table(runs))
-    if planned and (not runs or any(run.status not in sweeps.DONE for run in runs)):
+    if planned and (not runs or any(run.status not in records.DONE for run in runs)):
         print(f"finish the sweep with: zenexp resume {sweep_dir}", file=sys.stderr)
         sys.exit(1)
 
 
-def sweep_outcome(runs: Sequence[sweeps.RunRecord]) -> str:
+def sweep_outcome(runs: Sequence[records.RunRecord]) -> str:
     """`3 of 4 jobs finished (1 failed)`"""
     counts = Counter(run.status for run in runs)
-    others = ", ".join(f"{counts[status]} {status}" for status in sweeps.STATUSES[1:] if counts[status])
+    others = ", ".join(f"{counts[status]} {status}" for status in records.STATUSES[1:] if counts[status])
     return f"{counts['finished']} of {len(runs)} jobs finished" + (f" ({others})" if others else "")
 
 
@@ -307,7 +310,7 @@ def _run(cfg: DictConfig) -> RunResult:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # One line in the sweep's console and the job's status.json (its log has the traceback); the
             # other jobs run on.
-            raise sweeps.JobFailed(sweeps.one_line(user_error or error)) from error
+            raise records.JobFailed(records.one_line(user_error or error)) from error
         if user_error is None:
             raise
         raise SystemExit(f"zenexp: error: {user_error}") from None

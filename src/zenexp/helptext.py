@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
 from zenexp.configs import SLOTS, Fixed, MainConfig
-from zenexp.schema import HYDRA_KEYS, describe_bounds, options, words
+from zenexp.configs.schema import HYDRA_KEYS, describe_bounds, options, words
 
 GROUPS = ("model", "dataset", "optim", "scheduler", "augment")
 PRESETS = "experiment"

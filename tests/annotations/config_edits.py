@@ -27,7 +27,7 @@ from zenexp.configs import (
     TrackerMode,
     TrainerConf,
 )
-from zenexp.models import Net
+from zenexp.run.models import Net
 
 
 def good_edits() -> None:

@@ -27,7 +27,7 @@ from zenexp.configs import (
     StepConf,
     TrainerConf,
 )
-from zenexp.data import ImageData
+from zenexp.data.datasets import ImageData
 
 
 class MyModel(nn.Module):

@@ -1,4 +1,4 @@
-"""zenexp's Hydra plugins: Hydra's own sweepers with a ledger (`zenexp.ledger`), so that a sweep interrupted
+"""zenexp's Hydra plugins: Hydra's own sweepers with a ledger (`zenexp.sweep.ledger`), so that a sweep interrupted
 in any way can be finished with `zenexp resume SWEEP_DIR`, and a failed job never keeps the others from
 running; and Hydra's Slurm launcher, requeued jobs continuing from their checkpoints.
 
@@ -6,7 +6,7 @@ running; and Hydra's Slurm launcher, requeued jobs continuing from their checkpo
   values given. Finished jobs are left as they are; interrupted ones continue from their checkpoints; the
   others run from the start (an earlier attempt's folder is kept in `.attempts/`).
 - `OptunaSearch` (`hydra/sweeper=lr_model_search`, with zenexp[sweep]): zenexp's own sweeper on Optuna's
-  ask/tell API, its study in the sweep directory (`zenexp.search`), so trials count across resumes, and its
+  ask/tell API, its study in the sweep directory (`zenexp.sweep.search`), so trials count across resumes, and its
   jobs report to their trials, which a pruner may stop.
 - `SlurmLauncher` (`hydra/launcher=slurm`, with zenexp[sweep]): Hydra's `submitit_slurm`, whose jobs, when
   Slurm signals a preemption or a time limit, save a checkpoint, are requeued, and continue from it.
@@ -33,12 +33,15 @@ from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import ledger, machine, rundir, search, usercode
+from zenexp.configs import usercode
+from zenexp.configs.schema import is_group_choice, plain
 from zenexp.errors import UserError
-from zenexp.ledger import Ledger, PlannedJob
-from zenexp.provenance import read_run_file
-from zenexp.schema import is_group_choice, plain
-from zenexp.sweeps import DONE, read_run
+from zenexp.parallel import machine
+from zenexp.run import rundir
+from zenexp.run.provenance import read_run_file
+from zenexp.sweep import ledger, search
+from zenexp.sweep.ledger import Ledger, PlannedJob
+from zenexp.sweep.records import DONE, read_run
 
 log = logging.getLogger("zenexp")
 
@@ -206,7 +209,7 @@ def runs(todo: list[tuple[int, list[str]]], size: int | None) -> Iterator[tuple[
 class OptunaSearch(Sweeper):
     """A search on Optuna's ask/tell API: it asks the study for trials, keeps `n_jobs` of them running (a new
     one as each ends), and tells the study each result: the value (validation accuracy), pruned, or failed.
-    The study is kept in the sweep directory (`zenexp.search`), so a resumed search counts the trials already
+    The study is kept in the sweep directory (`zenexp.sweep.search`), so a resumed search counts the trials already
     run, finishes the interrupted ones from their checkpoints, and runs the rest of its `n_trials`."""
 
     def __init__(
@@ -363,7 +366,7 @@ if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
     class SlurmLauncher(submitit_launcher.SlurmLauncher):  # type: ignore[misc]
         def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
             """Called by submitit in the job when Slurm preempts it or its time is up (after zenexp saved a
-            checkpoint, `zenexp.interrupts`): the requeued job continues this run from its checkpoint."""
+            checkpoint, `zenexp.run.interrupts`): the requeued job continues this run from its checkpoint."""
             from hydra.core.hydra_config import HydraConfig
 
             sweep_overrides, *rest = args

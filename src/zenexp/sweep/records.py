@@ -19,9 +19,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import ledger, parallel, rundir
 from zenexp.errors import UserError
-from zenexp.rundir import HYDRA_SUBDIR, METRICS_FILE, STATUS_FILE, SUMMARY_FILE, SWEEP_SUMMARY_FILE
+from zenexp.parallel import distributed
+from zenexp.run import rundir
+from zenexp.run.rundir import HYDRA_SUBDIR, METRICS_FILE, STATUS_FILE, SUMMARY_FILE, SWEEP_SUMMARY_FILE
+from zenexp.sweep import ledger
 
 log = logging.getLogger("zenexp")
 
@@ -179,7 +181,7 @@ class SweepRecorder(Callback):
                 handler.addFilter(wanted())
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if not parallel.records():  # a Slurm task of a job on several devices, other than rank 0
+        if not distributed.records():  # a Slurm task of a job on several devices, other than rank 0
             return
         run_dir = Path(config.hydra.runtime.output_dir)
         sweep = config.hydra.mode == RunMode.MULTIRUN

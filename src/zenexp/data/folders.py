@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from zenexp.data import ImageData, held_out
+from zenexp.data.datasets import ImageData, held_out
 from zenexp.errors import UserError
 
 SPLITS = ("train", "test")

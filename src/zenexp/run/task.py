@@ -12,22 +12,24 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
 
-from zenexp import checkpoint, evaluation, loading, machine, rundir
 from zenexp.checks import check_point, raise_problems, validate_job
 from zenexp.configs import MainConfig, TrackerConf, TrackerMode
-from zenexp.data import ImageData
+from zenexp.configs.schema import compose_config
+from zenexp.data import loading
+from zenexp.data.datasets import ImageData
 from zenexp.errors import UserError
-from zenexp.provenance import recorded_threads
-from zenexp.resuming import THREADS, config_changes, rerun_overrides, resume_overrides, saved_overrides
-from zenexp.schema import compose_config
-from zenexp.tracking import TAGS_MAX, Recorder
-from zenexp.train import (
+from zenexp.parallel import machine
+from zenexp.run import checkpoint, evaluation, rundir
+from zenexp.run.provenance import recorded_threads
+from zenexp.run.resume import THREADS, config_changes, rerun_overrides, resume_overrides, saved_overrides
+from zenexp.run.train import (
     RunResult,
     make_reproducible,
     resolve_device,
     torch_threads,
     train,
 )
+from zenexp.tracking.recorder import TAGS_MAX, Recorder
 
 #: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
 #: The config is resolved by the task itself, after validation has explained any broken interpolation.

@@ -14,10 +14,9 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from zenexp import usercode
-from zenexp.configs import ZENEXP
+from zenexp.configs import ZENEXP, usercode
 from zenexp.errors import UserError
-from zenexp.rundir import RUN_FILE, read_json, write_json
+from zenexp.run.rundir import RUN_FILE, read_json, write_json
 
 MAX_THREADS = 1024  # the most torch CPU threads a run may ask for
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from zenexp.configs.schema import plain, targets
 from zenexp.errors import UserError
-from zenexp.schema import plain, targets
 
 MAIN = "__main__"  # what is recorded for a script that has no file (an interactive session)
 RUN_MODULE = "-m "  # recorded before a module or package that `python -m` ran: `-m mypkg`

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from zenexp import machine
-from zenexp.data import ImageData, Images, normalise
+from zenexp.data.datasets import ImageData, Images, normalise
 from zenexp.errors import UserError
-from zenexp.progress import Progress
+from zenexp.parallel import machine
+from zenexp.run.progress import Progress
 
 log = logging.getLogger("zenexp")
 

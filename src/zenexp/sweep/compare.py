@@ -6,8 +6,8 @@ import io
 import math
 from pathlib import Path
 
-from zenexp.rundir import SWEEP_FILE, read_metrics, write_atomic
-from zenexp.sweeps import RunRecord, read_run, run_dirs, sweep_runs
+from zenexp.run.rundir import SWEEP_FILE, read_metrics, write_atomic
+from zenexp.sweep.records import RunRecord, read_run, run_dirs, sweep_runs
 
 # Runs are ranked by validation accuracy (what chose their models); test accuracy is shown, not ranked by.
 SHOWN_METRICS = ("val_accuracy", "test_accuracy", "train_loss")

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 
-from zenexp import parallel
-from zenexp.provenance import MAX_THREADS
+from zenexp.parallel import distributed
+from zenexp.run.provenance import MAX_THREADS
 
 JOBS_AT_ONCE = "ZENEXP_JOBS_AT_ONCE"
 # What a CPU rank costs before its data: a Python process with torch and zenexp imported (measured here: 0.45
@@ -214,7 +214,7 @@ def rank_problems(devices: int, device: torch.device) -> list[str]:
         return []
     jobs = side_by_side()
     # Each job on machines of its own, or ranks that are Slurm's tasks: Slurm placed them.
-    if jobs == ELSEWHERE or parallel.slurm_tasks() is not None:
+    if jobs == ELSEWHERE or distributed.slurm_tasks() is not None:
         return []
     ranks, available = devices * jobs, cores()
     sharing_note = f" ({jobs} jobs at once x {devices} ranks)" if jobs > 1 else ""

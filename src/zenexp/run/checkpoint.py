@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp import rundir
 from zenexp.errors import UserError
-from zenexp.rundir import BEST, CHECKPOINT_DIR, LAST
+from zenexp.run import rundir
+from zenexp.run.rundir import BEST, CHECKPOINT_DIR, LAST
 
 __all__ = ["BEST", "CHECKPOINT_DIR", "LAST", "Position", "load", "read", "save"]
 KEYS = {"model", "optimizer", "scheduler", "position", "rng"}

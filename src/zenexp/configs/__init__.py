@@ -29,7 +29,8 @@ from torch import nn
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LRScheduler, StepLR
 from typing_extensions import Doc, dataclass_transform
 
-from zenexp import data, folders, models, rundir
+from zenexp.data import datasets, folders
+from zenexp.run import models, rundir
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     # partial that makes an optimizer from the parameters. A user's own `builds(..., populate_full_signature=True)`
     # fits its slot too; a config in the wrong slot is a mypy error.
     ModelConfig = Builds[Callable[..., nn.Module]]
-    DatasetConfig = PartialBuilds[Callable[..., data.ImageData]]
+    DatasetConfig = PartialBuilds[Callable[..., datasets.ImageData]]
     OptimConfig = PartialBuilds[Callable[..., torch.optim.Optimizer]]
     SchedulerConfig = PartialBuilds[Callable[..., LRScheduler]]
     AugmentConfig = Builds[Callable[..., Callable[[torch.Tensor], torch.Tensor]]]
@@ -194,8 +195,8 @@ class NetConf(Targets[type[models.Net]]):
 # `image_shape` and `num_classes` say what the files hold; the models read them, the loaders check them.
 
 
-@hydrated_dataclass(data.digits, zen_partial=True, hydra_convert="all")
-class DigitsConf(PartialTargets[Callable[..., data.ImageData]]):
+@hydrated_dataclass(datasets.digits, zen_partial=True, hydra_convert="all")
+class DigitsConf(PartialTargets[Callable[..., datasets.ImageData]]):
     """scikit-learn's bundled 8x8 handwritten digits: real data, works offline (the default)."""
 
     test_fraction: Annotated[float, Interval(gt=0, lt=1), Doc("share of the images held out for testing")] = (
@@ -208,8 +209,8 @@ class DigitsConf(PartialTargets[Callable[..., data.ImageData]]):
     in_memory: InMemory = None
 
 
-@hydrated_dataclass(data.cifar10, zen_partial=True, hydra_convert="all")
-class CIFAR10Conf(PartialTargets[Callable[..., data.ImageData]]):
+@hydrated_dataclass(datasets.cifar10, zen_partial=True, hydra_convert="all")
+class CIFAR10Conf(PartialTargets[Callable[..., datasets.ImageData]]):
     """CIFAR-10 (torchvision's python version) under `root`."""
 
     root: DataRoot = "data"
@@ -221,8 +222,8 @@ class CIFAR10Conf(PartialTargets[Callable[..., data.ImageData]]):
     in_memory: InMemory = None
 
 
-@hydrated_dataclass(data.mnist, zen_partial=True, hydra_convert="all")
-class MNISTConf(PartialTargets[Callable[..., data.ImageData]]):
+@hydrated_dataclass(datasets.mnist, zen_partial=True, hydra_convert="all")
+class MNISTConf(PartialTargets[Callable[..., datasets.ImageData]]):
     """MNIST (torchvision's layout) under `root`."""
 
     root: DataRoot = "data"
@@ -234,8 +235,8 @@ class MNISTConf(PartialTargets[Callable[..., data.ImageData]]):
     in_memory: InMemory = None
 
 
-@hydrated_dataclass(data.fake, zen_partial=True, hydra_convert="all")
-class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
+@hydrated_dataclass(datasets.fake, zen_partial=True, hydra_convert="all")
+class FakeDataConf(PartialTargets[Callable[..., datasets.ImageData]]):
     """torchvision's FakeData at CIFAR-10 shape: random images, for smoke runs and speed."""
 
     train_size: Annotated[int, Ge(1), Doc("number of training images")] = 1000
@@ -246,8 +247,10 @@ class FakeDataConf(PartialTargets[Callable[..., data.ImageData]]):
     in_memory: InMemory = None
 
 
-@hydrated_dataclass(data.torchvision_dataset, zen_partial=True, hydra_convert="all", hydra_recursive=False)
-class TorchvisionConf(PartialTargets[Callable[..., data.ImageData]]):
+@hydrated_dataclass(
+    datasets.torchvision_dataset, zen_partial=True, hydra_convert="all", hydra_recursive=False
+)
+class TorchvisionConf(PartialTargets[Callable[..., datasets.ImageData]]):
     """A torchvision dataset of your own, its training and test splits given by `builds(...)`.
 
     The splits are built when the run loads its data (a missing file is then one line); validation is carved
@@ -263,7 +266,7 @@ class TorchvisionConf(PartialTargets[Callable[..., data.ImageData]]):
 
 
 @hydrated_dataclass(folders.image_folder, zen_partial=True, hydra_convert="all")
-class ImageFolderConf(PartialTargets[Callable[..., data.ImageData]]):
+class ImageFolderConf(PartialTargets[Callable[..., datasets.ImageData]]):
     """Your own image files, one folder per class: root/train/<class>/* and root/test/<class>/*.
 
     torchvision's ImageFolder layout; each image is resized to `image_shape`; validation is a seeded
@@ -336,7 +339,7 @@ class CosineConf(PartialTargets[type[CosineAnnealingLR]]):
 
 # ---- augment --------------------------------------------------------------------------------------------
 # Transforms of each training image (torchvision.transforms.v2) before it is normalised; never of validation
-# or test images. zenexp.augment seeds them per step, so a resumed run draws what an uninterrupted one drew.
+# or test images. zenexp.data.augment seeds them per step, so a resumed run draws what an uninterrupted one drew.
 
 
 NoAugmentConf = builds(v2.Identity)
@@ -407,7 +410,7 @@ class TrainerConf:
         Doc("nodes, each with trainer.devices ranks (Slurm: hydra/launcher=slurm)"),
     ] = 1
     # auto: the cores this job may use, shared with the jobs and ranks beside it, no more than are idle
-    # (zenexp.machine; README, "Threads"; benchmarks/threads.py).
+    # (zenexp.parallel.machine; README, "Threads"; benchmarks/threads.py).
     num_threads: Annotated[
         ThreadCount,
         Interval(ge=0, le=1024),
@@ -417,7 +420,7 @@ class TrainerConf:
             "(the count used is recorded in run.json)"
         ),
     ] = "auto"
-    # auto: half this job's share of the cores (zenexp.loading.workers_for).
+    # auto: half this job's share of the cores (zenexp.data.loading.workers_for).
     loader_workers: Annotated[
         ThreadCount,
         Interval(ge=0, le=64),
@@ -515,7 +518,7 @@ class MainConfig:
             },
             "callbacks": {
                 "guard": dict(GUARD),
-                "sweep": {"_target_": "zenexp.sweeps.SweepRecorder"},
+                "sweep": {"_target_": "zenexp.sweep.records.SweepRecorder"},
             },
             "run": {"dir": "${zenexp.run_dir:${resume},outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
             "sweep": {"dir": "${zenexp.new_dir:multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}}"},
@@ -629,7 +632,7 @@ store(
     {
         "defaults": ["submitit_slurm", "_self_"],
         "_target_": "hydra_plugins.zenexp_plugins.SlurmLauncher",
-        # A job's ranks are its Slurm tasks (zenexp.parallel).
+        # A job's ranks are its Slurm tasks (zenexp.parallel.distributed).
         "tasks_per_node": "${trainer.devices}",
         "nodes": "${trainer.nodes}",
     },

@@ -12,12 +12,12 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp import checkpoint, rundir
 from zenexp.configs import NoAugmentConf, add_to_hydra_store
+from zenexp.configs.schema import compose_config, options, override_key
+from zenexp.configs.usercode import not_registered, registration
 from zenexp.errors import UserError
-from zenexp.provenance import read_run_file, recorded_threads
-from zenexp.schema import compose_config, options, override_key
-from zenexp.usercode import not_registered, registration
+from zenexp.run import checkpoint, rundir
+from zenexp.run.provenance import read_run_file, recorded_threads
 
 # What may differ between a run and its continuation: how long it trains, and how its images are read.
 RESUMABLE = {"trainer.epochs", "resume", "trainer.loader_workers", "dataset.in_memory"}

@@ -2,7 +2,7 @@
 CPU, NCCL on CUDA), and what the ranks agree on at each step.
 
 Rank 0 is the job's own process: it alone writes the run directory, the checkpoints and the SwanLab run. On
-one node it starts the other ranks (`python -m zenexp.rank`), so a job inside any Hydra launcher starts and
+one node it starts the other ranks (`python -m zenexp.parallel.spawned`), so a job inside any Hydra launcher starts and
 ends its own ranks; under Slurm, the job's tasks are its ranks. A rank that dies or raises ends them all:
 the others fail in their next collective (its connection closes), and rank 0 names the rank and its error.
 """
@@ -202,7 +202,7 @@ def start(
     job: Callable[[], tuple[Any, ...]],
 ) -> Iterator[Ranks]:
     """This job's ranks for the duration of the block, rank 0 being this process (or, under Slurm, the task
-    this process is). On one node, the other ranks run `zenexp.rank` on `job()`.
+    this process is). On one node, the other ranks run `zenexp.parallel.spawned` on `job()`.
     Leaving the block ends them all; when a rank failed first, the block raises one line naming it."""
     world = devices * nodes
     slurm = slurm_tasks()
@@ -276,7 +276,7 @@ class RankEnded(RuntimeError):
 
 
 def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...], spawned: list[Spawned]) -> None:
-    """Start ranks 1.. as fresh Python processes (`python -m zenexp.rank`), given the job pickled in a
+    """Start ranks 1.. as fresh Python processes (`python -m zenexp.parallel.spawned`), given the job pickled in a
     private folder. Each imports this process's `__main__` first, as multiprocessing's spawn does, so a
     model defined in the user's script unpickles there; nothing else is inherited (a launcher's own
     multiprocessing context, such as joblib's loky, would fail in a spawned child)."""
@@ -284,7 +284,7 @@ def spawn(folder: Path, world: int, port: int, job: tuple[Any, ...], spawned: li
     preparation = {key: main[key] for key in PREPARATION if key in main}
     (folder / JOB_FILE).write_bytes(pickle.dumps((preparation, world, port, *job)))
     for rank in range(1, world):  # each added as it starts, for the caller to end whatever happens
-        command = [sys.executable, "-m", "zenexp.rank", str(folder), str(rank), str(os.getpid())]
+        command = [sys.executable, "-m", "zenexp.parallel.spawned", str(folder), str(rank), str(os.getpid())]
         spawned.append(
             Spawned(
                 rank,

@@ -23,18 +23,21 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp import checkpoint, loading, machine, parallel, provenance, rundir, search
-from zenexp.augment import Augmentation, Transform
-from zenexp.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.configs import Precision, TrackerConf, TrainerConf
-from zenexp.data import ImageData
+from zenexp.data import loading
+from zenexp.data.augment import Augmentation, Transform
+from zenexp.data.datasets import ImageData
+from zenexp.data.loading import Reader
 from zenexp.errors import UserError
-from zenexp.evaluation import evaluate
-from zenexp.interrupts import Interrupted, Signals, deferred_signals
-from zenexp.loading import Reader
-from zenexp.parallel import Ranks
-from zenexp.progress import Progress
-from zenexp.tracking import Recorder
+from zenexp.parallel import distributed, machine
+from zenexp.parallel.distributed import Ranks
+from zenexp.run import checkpoint, provenance, rundir
+from zenexp.run.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
+from zenexp.run.evaluation import evaluate
+from zenexp.run.interrupts import Interrupted, Signals, deferred_signals
+from zenexp.run.progress import Progress
+from zenexp.sweep import search
+from zenexp.tracking.recorder import Recorder
 
 log = logging.getLogger("zenexp")
 
@@ -115,17 +118,17 @@ def train(
     recorded = provenance.recorded_threads(output_dir) if resume else None
     # A job's Slurm tasks each choose for themselves, within the CPUs Slurm gave each task, and from those
     # alone (not from a moment's load), so that every rank takes the same count.
-    tasks = parallel.slurm_tasks() is not None
+    tasks = distributed.slurm_tasks() is not None
     threads = machine.choose_threads(
         trainer.num_threads, 1 if tasks else trainer.devices, recorded, sample=not tasks
     )
 
     def job() -> tuple[object, ...]:
         """What a spawned rank needs: copies of the model and factories as built here (on the CPU)."""
-        built = parallel.pickled((dataset, model, optim, scheduler, augment))
+        built = distributed.pickled((dataset, model, optim, scheduler, augment))
         return (built, trainer, seed, threads.count, device)
 
-    with parallel.start(trainer.devices, trainer.nodes, device, job) as ranks:
+    with distributed.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
             follow(ranks, dataset, model, optim, scheduler, augment, trainer, seed, threads.count, device)
             return RunResult({}, output_dir)
@@ -165,7 +168,7 @@ def lead(
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
-    device = parallel.rank_device(device, ranks)
+    device = distributed.rank_device(device, ranks)
     reader, augmentation = prepare(dataset(), model, augment, trainer, ranks, seed, device)
     optimizer = optim(model.parameters())
     schedule = scheduler(optimizer)
@@ -179,7 +182,7 @@ def lead(
     # The other ranks start where this one does (a resume's state, the batch order).
     ranks.from_rank_0(
         lambda: {
-            "optimizer": parallel.on_cpu(optimizer.state_dict()),
+            "optimizer": distributed.on_cpu(optimizer.state_dict()),
             "scheduler": schedule.state_dict(),
             "position": position,
         }
@@ -222,7 +225,7 @@ def lead(
             device,
             threads.count,
             threads.reason,
-            f", {ranks.world} ranks ({parallel.backend(device)})" if ranks.world > 1 else "",
+            f", {ranks.world} ranks ({distributed.backend(device)})" if ranks.world > 1 else "",
         )
         continues = (position.tracker_run_id, position.step) if resume else None
         sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
@@ -323,7 +326,7 @@ def follow(
 ) -> None:
     """A rank other than 0: from rank 0's state, train this rank's shard of each batch, in step with the
     other ranks, until they stop; record nothing."""
-    device = parallel.rank_device(device, ranks)
+    device = distributed.rank_device(device, ranks)
     reader, augmentation = prepare(dataset(), model, augment, trainer, ranks, seed, device)
     optimizer = optim(model.parameters())
     schedule = scheduler(optimizer)
@@ -337,7 +340,7 @@ def follow(
     )
     network, trained = networks(model, trainer, ranks, device)
     if position.rank_rng:  # resuming: this rank's random state when the checkpoint was saved
-        parallel.set_random_state(device, position.rank_rng[ranks.rank])
+        distributed.set_random_state(device, position.rank_rng[ranks.rank])
     else:
         ranks.seed(seed)
     recorder = Unrecorded()
@@ -553,7 +556,7 @@ def prepare(
 ) -> tuple[Reader, Augmentation]:
     """The run's batches, in memory or read per batch, and its augmentation; refuse, before training, an
     augmentation or an image shape the model cannot take. Moves the model to `device`."""
-    ranks_here = 1 if parallel.slurm_tasks() is not None else trainer.devices
+    ranks_here = 1 if distributed.slurm_tasks() is not None else trainer.devices
     reader = Reader(data, loading.choose(data, trainer.loader_workers, ranks_here), device)
     augmentation = Augmentation(augment, seed, ranks.rank)
     sample, _ = next(reader.batches("train", [torch.arange(min(2, reader.count("train")))]))

@@ -2,7 +2,7 @@
 
 Every loader returns an `ImageData` with three splits: training, validation (every choice made during training:
 the best checkpoint, early stopping, a search's objective) and test (reported once, at the end). Images stay
-as their stored bytes; `zenexp.loading` turns each batch into normalised floats on the training device.
+as their stored bytes; `zenexp.data.loading` turns each batch into normalised floats on the training device.
 torchvision and scikit-learn are imported only by the loader that needs them.
 """
 
@@ -45,7 +45,7 @@ CIFAR10_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", 
 
 class Images(Protocol):
     """A split's images one at a time: `images[i]` is C x H x W. A tensor of N images is one (in memory); a
-    folder of files read per image is another (`zenexp.folders`)."""
+    folder of files read per image is another (`zenexp.data.folders`)."""
 
     def __len__(self) -> int: ...
 
@@ -58,7 +58,7 @@ class ImageData:
 
     Images are uint8 pixels as stored (normalised per batch: `pixel / scale`, then mean 0.5 and std 0.5, as the
     lesson's transform does), or float images used as they are (a loader that normalises for itself).
-    `in_memory` is the dataset's `in_memory` setting: None lets `zenexp.loading` choose by size.
+    `in_memory` is the dataset's `in_memory` setting: None lets `zenexp.data.loading` choose by size.
     """
 
     train_images: Images

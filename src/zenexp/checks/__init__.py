@@ -44,7 +44,6 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from zenexp import data, folders, machine, parallel, rundir, search, usercode
 from zenexp.configs import (
     GUARD,
     SLOTS,
@@ -55,12 +54,9 @@ from zenexp.configs import (
     MainConfig,
     MNISTConf,
     NetConf,
+    usercode,
 )
-from zenexp.errors import UserError
-from zenexp.models import Net
-from zenexp.provenance import job_overrides
-from zenexp.resuming import resume_problems
-from zenexp.schema import (
+from zenexp.configs.schema import (
     BOUNDS,
     HYDRA_KEYS,
     bounds,
@@ -79,8 +75,16 @@ from zenexp.schema import (
     type_word,
     words,
 )
-from zenexp.tracking import tracker_problems
-from zenexp.train import resolve_device
+from zenexp.data import datasets, folders
+from zenexp.errors import UserError
+from zenexp.parallel import distributed, machine
+from zenexp.run import rundir
+from zenexp.run.models import Net
+from zenexp.run.provenance import job_overrides
+from zenexp.run.resume import resume_problems
+from zenexp.run.train import resolve_device
+from zenexp.sweep import search
+from zenexp.tracking.recorder import tracker_problems
 
 # Hydra's groups a zenexp extra installs more options into.
 EXTRAS = {"hydra/launcher": "sweep", "hydra/sweeper": "sweep"}
@@ -328,7 +332,7 @@ def check_guarded(root: DictConfig) -> str:
     global _passed
     if _passed is not None and _passed() is root:
         return "checked"
-    if (nested := parallel.started_in_a_rank() or usercode.started_while_importing()) is not None:
+    if (nested := distributed.started_in_a_rank() or usercode.started_while_importing()) is not None:
         raise RefusedJob(nested)
     overrides = plain(root.hydra.overrides.task)
     if root.hydra.mode == RunMode.MULTIRUN:
@@ -654,16 +658,16 @@ def _check_combinations(cfg: DictConfig) -> list[str]:
     for conf, (option, held_out) in HELD_OUT.items():
         if isinstance(dataset_type, type) and issubclass(dataset_type, conf):
             fractions = {name: cfg.dataset[f"{name}_fraction"] for name in held_out}
-            problems += data.split_problems(option, fractions)
+            problems += datasets.split_problems(option, fractions)
     if "root" in cfg.dataset and not cfg.dataset.get("download", False):
         option = getattr(dataset_type, "__name__", "").removesuffix("Conf").lower()
-        problems += data.missing_files(option, cfg.dataset.root)
+        problems += datasets.missing_files(option, cfg.dataset.root)
     try:
         device = resolve_device(cfg.trainer.device)
     except UserError as error:
         problems.append(str(error))
     else:
-        problems += parallel.device_problems(cfg.trainer.devices, device)
+        problems += distributed.device_problems(cfg.trainer.devices, device)
         problems += machine.rank_problems(cfg.trainer.devices, device)
     ranks = cfg.trainer.devices * cfg.trainer.nodes
     if cfg.trainer.batch_size < ranks:

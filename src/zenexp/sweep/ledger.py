@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zenexp import rundir
 from zenexp.errors import UserError
-from zenexp.rundir import SWEEP_FILE
+from zenexp.run import rundir
+from zenexp.run.rundir import SWEEP_FILE
 
 # The saved Hydra settings `zenexp resume SWEEP_DIR` gives Hydra again: the launcher, sweeper and logging
 # configs chosen (by name: registered ones only), their counts, and the job folders' names. A ledger may come

@@ -26,8 +26,9 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from zenexp import ledger, machine
 from zenexp.errors import UserError
+from zenexp.parallel import machine
+from zenexp.sweep import ledger
 
 if TYPE_CHECKING:
     import optuna
@@ -389,7 +390,7 @@ def write_results(study: optuna.Study, sweep_dir: Path) -> None:
     """`optimization_results.yaml` (as Hydra's Optuna sweeper wrote it): the best trial's params and value."""
     import optuna
 
-    from zenexp import rundir
+    from zenexp.run import rundir
 
     finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not finished:
@@ -427,7 +428,7 @@ def plot_study(sweep_dir: Path, folder: Path) -> list[Path]:
     from matplotlib.figure import Figure
     from optuna.visualization import matplotlib as plots
 
-    from zenexp import rundir
+    from zenexp.run import rundir
 
     quiet_optuna()
     store = storage(storage_kind("auto", "", sweep_dir), sweep_dir)

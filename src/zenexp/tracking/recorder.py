@@ -24,7 +24,7 @@ from urllib.parse import SplitResult, urlsplit
 from omegaconf import DictConfig, OmegaConf
 
 from zenexp.configs import TrackerConf, TrackerMode
-from zenexp.rundir import METRICS_FILE, SUMMARY_FILE, keep_metrics_until, write_json
+from zenexp.run.rundir import METRICS_FILE, SUMMARY_FILE, keep_metrics_until, write_json
 
 log = logging.getLogger("zenexp")
 

@@ -1,5 +1,5 @@
-"""`python -m zenexp.rank FOLDER RANK PARENT_PID`: a rank of a job on several devices that rank 0 started
-(zenexp.parallel). It builds what rank 0 built, from the job rank 0 pickled in FOLDER (rank 0's private
+"""`python -m zenexp.parallel.spawned FOLDER RANK PARENT_PID`: a rank of a job on several devices that rank 0 started
+(zenexp.parallel.distributed). It builds what rank 0 built, from the job rank 0 pickled in FOLDER (rank 0's private
 temporary folder), trains its shards in step with the other ranks, and records nothing. Why it failed goes to
 FOLDER/rankN.error, for rank 0 to report."""
 
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zenexp import parallel
-from zenexp.train import follow
+from zenexp.parallel import distributed
+from zenexp.run.train import follow
 
 
 def main(folder: Path, rank: int, parent: int) -> None:
-    parallel.die_with_parent(parent)
-    job = pickle.loads((folder / parallel.JOB_FILE).read_bytes())
+    distributed.die_with_parent(parent)
+    job = pickle.loads((folder / distributed.JOB_FILE).read_bytes())
     preparation, world, port, built, trainer, seed, threads, device = job
     multiprocessing.spawn.prepare(preparation)  # the job's __main__, where a user's model may be defined
     dataset, model, optim, scheduler, augment = pickle.loads(built)
@@ -29,7 +29,7 @@ def main(folder: Path, rank: int, parent: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    ranks = parallel.join_group(rank, world, port, device)
+    ranks = distributed.join_group(rank, world, port, device)
     follow(ranks, dataset, model, optim, scheduler, augment, trainer, seed, threads, device)
 
 
@@ -40,6 +40,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:  # a second signal sent to this rank: rank 0 reports it as this rank's death
         sys.exit(130)
     except BaseException as error:
-        lines = [*traceback.format_exception(error), f"{parallel.one_line(error)}\n"]
+        lines = [*traceback.format_exception(error), f"{distributed.one_line(error)}\n"]
         (folder / f"rank{rank}.error").write_text("".join(lines), encoding="utf-8")
         sys.exit(1)

@@ -1,0 +1,1 @@
+"""Recording a run: its metrics file, and its SwanLab run."""
