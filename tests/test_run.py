@@ -9,9 +9,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import QUICK, SwanLabRun, read_metrics, run, write_cifar10, write_mnist
+from tests.conftest import QUICK, SwanLabRun, in_process, read_metrics, run, write_cifar10, write_mnist
 from zenexp import UserError
+from zenexp.run import layout
 from zenexp.run.models import Net
+from zenexp.run.resume import rerun_overrides
+from zenexp.sweep import ledger
 
 
 @pytest.mark.slow
@@ -138,3 +141,22 @@ def test_a_run_on_the_gpu_learns_what_the_cpu_run_learns(in_tmp_path: Path) -> N
     gpu = run(*QUICK, "trainer.device=cuda", "tracker.mode=disabled")
     # The same seeded weights and batches; CUDA's kernels round differently, so close, not equal.
     assert gpu.metrics["train_loss"] == pytest.approx(cpu.metrics["train_loss"], rel=1e-3)
+
+
+def test_a_run_or_sweep_of_the_older_layout_is_read_in_todays_names(quick_run: Path) -> None:
+    """Before the modules moved into rooms, config.yaml stored `zenexp.data.digits`; such a run still evals
+    (and so resumes and reruns: one reading of the saved config), and a sweep's ledger hash is unchanged."""
+    config = quick_run / "config.yaml"
+    today = config.read_text()
+    older = today.replace("zenexp.data.datasets.", "zenexp.data.").replace("zenexp.run.models.", "zenexp.models.")
+    assert older != today and layout.as_older(today) == older
+    config.write_text(older)
+
+    done = in_process("eval", str(quick_run), "tracker.mode=disabled")
+    assert done.returncode == 0, done.stderr
+    assert rerun_overrides(quick_run) is not None
+    assert ledger.config_hash(today, ["optim.lr=0.1"]) == ledger.config_hash(older, ["optim.lr=0.1"])
+
+    config.write_text(today.replace("zenexp.data.datasets.digits", "zenexp.data.datasets.mnist"))
+    done = in_process("eval", str(quick_run), "tracker.mode=disabled")
+    assert done.returncode == 1 and "dataset._target_: zenexp.data.datasets.mnist -> " in done.stderr

@@ -16,7 +16,7 @@ from zenexp.configs import NoAugmentConf, add_to_hydra_store
 from zenexp.configs.schema import compose_config, options, override_key
 from zenexp.configs.usercode import not_registered, registration
 from zenexp.errors import UserError
-from zenexp.run import checkpoint, rundir
+from zenexp.run import checkpoint, layout, rundir
 from zenexp.run.provenance import read_run_file, recorded_threads
 
 # What may differ between a run and its continuation: how long it trains, and how its images are read.
@@ -88,9 +88,10 @@ def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[st
 
 
 def saved_config(run_dir: Path) -> dict[str, Any]:
-    """The run's resolved config, flat, with the thread count it ran with where the machine chose it
+    """The run's resolved config, flat, its targets in today's layout, with the thread count it ran with where the machine chose it
     (`trainer.num_threads=auto` or 0, recorded in run.json)."""
     saved = ADDED | flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
+    saved |= {key: layout.current(value) for key, value in saved.items() if key.endswith("_target_")}
     if saved.get(THREADS) in CHOSEN_HERE:
         saved[THREADS] = recorded_threads(run_dir) or saved[THREADS]
     return saved

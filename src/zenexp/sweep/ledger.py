@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zenexp.errors import UserError
-from zenexp.run import rundir
+from zenexp.run import layout, rundir
 from zenexp.run.rundir import SWEEP_FILE
 
 # The saved Hydra settings `zenexp resume SWEEP_DIR` gives Hydra again: the launcher, sweeper and logging
@@ -80,8 +80,9 @@ class Ledger:
 
 def config_hash(config_yaml: str, values: Sequence[str]) -> str:
     """A job's config, as its composed config before its values, and its values: the same hash means the
-    same experiment (composing is deterministic)."""
-    return hashlib.sha256("\n".join([config_yaml, *values]).encode()).hexdigest()[:16]
+    same experiment (composing is deterministic). Targets are hashed as the older layout spelled them, so
+    that a sweep started before the modules moved resumes."""
+    return hashlib.sha256("\n".join([layout.as_older(config_yaml), *values]).encode()).hexdigest()[:16]
 
 
 def write(sweep_dir: Path, ledger: Ledger) -> None:
