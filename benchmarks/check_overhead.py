@@ -5,7 +5,7 @@ while setting up (once per job: the second resolution is free), and the job's ow
 
 Prints milliseconds; the first pre-check in a process is what `zenexp ...` pays once per command. The sweep
 pre-checks compose once per choice of config groups and check each other value against its field alone
-(`zenexp.checks.check_points`): a 300-point sweep should cost less than twice one run's check.
+(`zenexp.checks.points.check_points`): a 300-point sweep should cost less than twice one run's check.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 
 import zenexp  # noqa: F401  (registers the configs)
-from zenexp.checks import check_config, check_guarded
+from zenexp.checks.fields import check_config
+from zenexp.checks.guard import check_guarded
 from zenexp.cli import check
 from zenexp.configs.schema import compose_config
 

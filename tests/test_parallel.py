@@ -17,7 +17,7 @@ import torch
 
 import zenexp as zenexp_api
 from tests.conftest import QUICK, read_metrics, run, work_in
-from zenexp.checks import check_point
+from zenexp.checks.points import check_point
 from zenexp.cli import main
 from zenexp.errors import UserError
 from zenexp.parallel import distributed

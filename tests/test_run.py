@@ -148,7 +148,9 @@ def test_a_run_or_sweep_of_the_older_layout_is_read_in_todays_names(quick_run: P
     (and so resumes and reruns: one reading of the saved config), and a sweep's ledger hash is unchanged."""
     config = quick_run / "config.yaml"
     today = config.read_text()
-    older = today.replace("zenexp.data.datasets.", "zenexp.data.").replace("zenexp.run.models.", "zenexp.models.")
+    older = today.replace("zenexp.data.datasets.", "zenexp.data.").replace(
+        "zenexp.run.models.", "zenexp.models."
+    )
     assert older != today and layout.as_older(today) == older
     config.write_text(older)
 

@@ -11,8 +11,10 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
 from tests.conftest import QUICK, cli, run
-from zenexp import UserError, checks
-from zenexp.checks import check_config, check_point, check_points, sweep_points
+from zenexp import UserError
+from zenexp.checks.fields import check_config
+from zenexp.checks.overrides import sweep_points
+from zenexp.checks.points import check_point, check_points
 from zenexp.cli import main
 from zenexp.configs.schema import compose_config
 
@@ -420,7 +422,7 @@ def test_a_large_sweep_is_checked_composing_once_per_choice_of_groups(
         composed.append(list(overrides))
         return compose_config(overrides, with_hydra)
 
-    monkeypatch.setattr(checks, "compose_config", counted)
+    monkeypatch.setattr("zenexp.checks.points.compose_config", counted)
     points = sweep_points(["seed=range(0,300)", "model=small,large", "optim.lr=0.1"])
     assert len(points) == 600
     assert check_points(points) == {}

@@ -25,9 +25,11 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from zenexp import UserError, task
-from zenexp.checks import check_points, raise_problems, sweep_points
+from zenexp.checks.overrides import sweep_points
+from zenexp.checks.points import check_points
 from zenexp.configs import add_to_hydra_store, usercode
 from zenexp.configs.schema import CONFIG_NAME, compose_config, plain
+from zenexp.errors import raise_problems
 from zenexp.helptext import help_text
 from zenexp.parallel import machine
 from zenexp.run import rundir

@@ -471,7 +471,7 @@ class TrackerConf:
 
 # ---- top level ----
 # zenexp's first Hydra callback; building it resolves the guard that checks the whole job (zenexp.checks).
-GUARD = {"_target_": "zenexp.checks.Guard", "verdict": "${zenexp.guard:}"}
+GUARD = {"_target_": "zenexp.checks.guard.Guard", "verdict": "${zenexp.guard:}"}
 # The slots of an experiment, each a config group, with the option an empty slot takes.
 SLOTS = {"dataset": "digits", "model": "small", "optim": "sgd", "scheduler": "none", "augment": "none"}
 
@@ -505,7 +505,7 @@ class MainConfig:
     resume: Annotated[str | None, Doc("a run directory to continue from its last checkpoint")] = None
     # Name the job after zenexp (Hydra would name it after the module holding the main function); check the
     # whole job before Hydra builds anything (`${zenexp.guard:}`, resolved when Hydra configures its own
-    # logging and again when it builds its first callback, zenexp.checks.Guard); record each job's outcome and
+    # logging and again when it builds its first callback, zenexp.checks.guard.Guard); record each job's outcome and
     # the sweep's summary; give each run a directory of its own, and a resumed job the directory it continues,
     # where Hydra does not write its .hydra/ files again.
     hydra: Any = field(

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 
+from zenexp.errors import UserError
 from zenexp.parallel import distributed
 from zenexp.run.provenance import MAX_THREADS
 
@@ -233,3 +234,20 @@ def rank_problems(devices: int, device: torch.device) -> list[str]:
             f"trainer.devices={fits} fits"
         ]
     return []
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is cuda when a GPU is present, else cpu; an explicit cuda device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise UserError(f"trainer.device={name}: not a device; use auto, cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"trainer.device={name}: zenexp trains on cpu or cuda; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"trainer.device={name}: no CUDA device is present; use trainer.device=auto or cpu")
+    if device.index is not None and device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise UserError(f"trainer.device={name}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return device

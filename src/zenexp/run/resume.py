@@ -91,7 +91,7 @@ def saved_config(run_dir: Path) -> dict[str, Any]:
     """The run's resolved config, flat, its targets in today's layout, with the thread count it ran with where the machine chose it
     (`trainer.num_threads=auto` or 0, recorded in run.json)."""
     saved = ADDED | flatten(OmegaConf.to_container(rundir.read_yaml(run_dir / rundir.CONFIG_FILE)))
-    saved |= {key: layout.current(value) for key, value in saved.items() if key.endswith("_target_")}
+    saved |= {key: layout.current(str(value)) for key, value in saved.items() if key.endswith("_target_")}
     if saved.get(THREADS) in CHOSEN_HERE:
         saved[THREADS] = recorded_threads(run_dir) or saved[THREADS]
     return saved

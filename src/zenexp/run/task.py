@@ -12,12 +12,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
 
-from zenexp.checks import check_point, raise_problems, validate_job
+from zenexp.checks.guard import validate_job
+from zenexp.checks.points import check_point
 from zenexp.configs import MainConfig, TrackerConf, TrackerMode
 from zenexp.configs.schema import compose_config
 from zenexp.data import loading
 from zenexp.data.datasets import ImageData
-from zenexp.errors import UserError
+from zenexp.errors import UserError, raise_problems
 from zenexp.parallel import machine
 from zenexp.run import checkpoint, evaluation, rundir
 from zenexp.run.provenance import recorded_threads
@@ -25,7 +26,6 @@ from zenexp.run.resume import THREADS, config_changes, rerun_overrides, resume_o
 from zenexp.run.train import (
     RunResult,
     make_reproducible,
-    resolve_device,
     torch_threads,
     train,
 )
@@ -102,7 +102,7 @@ def evaluate_run(
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint; the run has not finished an epoch")
     state = checkpoint.read(path, to_resume=False)
-    device = resolve_device(cfg.trainer.device)
+    device = machine.resolve_device(cfg.trainer.device)
     model = instantiate(cfg.model)
     try:
         model.load_state_dict(state["model"])

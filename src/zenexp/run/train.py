@@ -61,23 +61,6 @@ class RunResult:
         return self.metrics["val_accuracy"]
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` is cuda when a GPU is present, else cpu; an explicit cuda device must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise UserError(f"trainer.device={name}: not a device; use auto, cpu, cuda or cuda:N") from error
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"trainer.device={name}: zenexp trains on cpu or cuda; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"trainer.device={name}: no CUDA device is present; use trainer.device=auto or cpu")
-    if device.index is not None and device.type == "cuda" and device.index >= torch.cuda.device_count():
-        raise UserError(f"trainer.device={name}: this machine has {torch.cuda.device_count()} CUDA devices")
-    return device
-
-
 def make_reproducible(cfg: DictConfig) -> None:
     """Seed everything and use deterministic algorithms; runs before the model is built (a zen pre_call)."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
@@ -112,7 +95,7 @@ def train(
 ) -> RunResult:
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
-    device = resolve_device(trainer.device)
+    device = machine.resolve_device(trainer.device)
     if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
         return finished
     recorded = provenance.recorded_threads(output_dir) if resume else None
