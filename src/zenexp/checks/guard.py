@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import (
     InterpolationResolutionError,
 )
@@ -100,9 +100,6 @@ class Guard(Callback):
 
     def __init__(self, verdict: str) -> None:
         self.verdict = verdict
-
-
-OmegaConf.register_new_resolver("zenexp.guard", lambda _root_: check_guarded(_root_), replace=True)
 
 
 def check_slot_choices(overrides: Sequence[str]) -> list[str]:
