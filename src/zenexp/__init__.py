@@ -6,12 +6,21 @@ job = launch(zenexp.MainConfig, zenexp.task, overrides=["model=large"], version_
 job.return_value.metrics["test_accuracy"]
 """
 
-from zenexp.configs import MainConfig
+from zenexp.configs import MainConfig, add_to_hydra_store
 from zenexp.configs.store import register
 from zenexp.errors import UserError
 from zenexp.run.task import evaluate_run, rerun, resume, task
 from zenexp.run.train import RunResult
 
-__all__ = ["MainConfig", "RunResult", "UserError", "evaluate_run", "rerun", "resume", "task"]
+__all__ = [
+    "MainConfig",
+    "RunResult",
+    "UserError",
+    "add_to_hydra_store",
+    "evaluate_run",
+    "rerun",
+    "resume",
+    "task",
+]
 
 register()

@@ -251,3 +251,14 @@ def resolve_device(name: str) -> torch.device:
     if device.index is not None and device.type == "cuda" and device.index >= torch.cuda.device_count():
         raise UserError(f"trainer.device={name}: this machine has {torch.cuda.device_count()} CUDA devices")
     return device
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's CPU thread count for one run, given back after it (jobs in one process do not inherit it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

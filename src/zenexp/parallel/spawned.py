@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from zenexp.parallel import distributed
-from zenexp.run.train import follow
+from zenexp.run.trainer import Trainer
 
 
 def main(folder: Path, rank: int, parent: int) -> None:
@@ -24,13 +24,13 @@ def main(folder: Path, rank: int, parent: int) -> None:
     job = pickle.loads((folder / distributed.JOB_FILE).read_bytes())
     preparation, world, port, built, trainer, seed, threads, device = job
     multiprocessing.spawn.prepare(preparation)  # the job's __main__, where a user's model may be defined
-    dataset, model, optim, scheduler, augment = pickle.loads(built)
+    parts = pickle.loads(built)
     torch.use_deterministic_algorithms(True, warn_only=True)  # as rank 0 (train.make_reproducible)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     ranks = distributed.join_group(rank, world, port, device)
-    follow(ranks, dataset, model, optim, scheduler, augment, trainer, seed, threads, device)
+    Trainer(parts, trainer, ranks, seed, device, threads).follow()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from zenexp.run.resume import THREADS, config_changes, rerun_overrides, resume_o
 from zenexp.run.train import (
     RunResult,
     make_reproducible,
-    torch_threads,
     train,
 )
 from zenexp.tracking.recorder import TAGS_MAX, Recorder
@@ -110,7 +109,7 @@ def evaluate_run(
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{path}: cannot evaluate it: it does not fit the run's model ({detail})") from error
     threads = machine.choose_threads(cfg.trainer.num_threads, 1, recorded_threads(run_dir))
-    with torch_threads(threads.count):
+    with machine.torch_threads(threads.count):
         data: ImageData = instantiate(cfg.dataset)()
         _check_classes(run_dir, data.classes)
         reader = loading.Reader(data, loading.choose(data, cfg.trainer.loader_workers, 1), device)

@@ -1,19 +1,15 @@
-"""The task: load data, train, validate each epoch, checkpoint, test the model kept, record, and return a
-`RunResult`."""
+"""The task's training: start the run's ranks, train on each (`zenexp.run.trainer`), and on rank 0 record the
+run (its directory, checkpoints, SwanLab), test the model kept, and return a `RunResult`."""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import signal
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -21,28 +17,21 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.optim.lr_scheduler import LRScheduler
 
-from zenexp.configs import Precision, TrackerConf, TrainerConf
-from zenexp.data import loading
-from zenexp.data.augment import Augmentation, Transform
+from zenexp.configs import TrackerConf, TrainerConf
+from zenexp.data.augment import Transform
 from zenexp.data.datasets import ImageData
-from zenexp.data.loading import Reader
 from zenexp.errors import UserError
 from zenexp.parallel import distributed, machine
-from zenexp.parallel.distributed import Ranks
 from zenexp.run import checkpoint, provenance, rundir
 from zenexp.run.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.run.evaluation import evaluate
-from zenexp.run.interrupts import Interrupted, Signals, deferred_signals
-from zenexp.run.progress import Progress
+from zenexp.run.interrupts import deferred_signals
+from zenexp.run.trainer import OptimizerFactory, Parts, SchedulerFactory, Trainer
 from zenexp.sweep import search
 from zenexp.tracking.recorder import Recorder
 
 log = logging.getLogger("zenexp")
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler]
 
 
 @dataclass(frozen=True)
@@ -70,17 +59,6 @@ def make_reproducible(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
 
 
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """torch's CPU thread count for one run, given back after it (jobs in one process do not inherit it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train(
     dataset: Callable[[], ImageData],
     model: nn.Module,
@@ -93,6 +71,8 @@ def train(
     resume: str | None,
     zen_cfg: DictConfig,
 ) -> RunResult:
+    """The run: its ranks started (one, unless `trainer.devices` or `trainer.nodes` say more), each with a
+    `Trainer`; rank 0 records (`record`), the others follow it."""
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     device = machine.resolve_device(trainer.device)
@@ -105,78 +85,45 @@ def train(
     threads = machine.choose_threads(
         trainer.num_threads, 1 if tasks else trainer.devices, recorded, sample=not tasks
     )
+    parts = Parts(dataset, model, optim, scheduler, augment)
 
     def job() -> tuple[object, ...]:
-        """What a spawned rank needs: copies of the model and factories as built here (on the CPU)."""
-        built = distributed.pickled((dataset, model, optim, scheduler, augment))
-        return (built, trainer, seed, threads.count, device)
+        """What a spawned rank needs: copies of the parts as built here (on the CPU)."""
+        return (distributed.pickled(parts), trainer, seed, threads.count, device)
 
     with distributed.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
-            follow(ranks, dataset, model, optim, scheduler, augment, trainer, seed, threads.count, device)
+            Trainer(parts, trainer, ranks, seed, device, threads.count).follow()
             return RunResult({}, output_dir)
-        return lead(
-            ranks,
-            device,
-            dataset,
-            model,
-            optim,
-            scheduler,
-            augment,
-            trainer,
-            tracker,
-            seed,
-            resume,
-            zen_cfg,
-            threads,
-        )
+        checkpoints = output_dir / CHECKPOINT_DIR
+        fitter = Trainer(parts, trainer, ranks, seed, device, threads.count, checkpoints)
+        return record(fitter, tracker, resume, zen_cfg, threads)
 
 
-def lead(
-    ranks: Ranks,
-    device: torch.device,
-    dataset: Callable[[], ImageData],
-    model: nn.Module,
-    optim: OptimizerFactory,
-    scheduler: SchedulerFactory,
-    augment: Transform,
-    trainer: TrainerConf,
-    tracker: TrackerConf,
-    seed: int,
-    resume: str | None,
-    zen_cfg: DictConfig,
-    threads: machine.Threads,
+def record(
+    fitter: Trainer, tracker: TrackerConf, resume: str | None, zen_cfg: DictConfig, threads: machine.Threads
 ) -> RunResult:
-    """Rank 0, the job's process: trains, and records everything."""
+    """Rank 0, the job's process: trains with every rank, and records everything."""
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
-    device = distributed.rank_device(device, ranks)
-    reader, augmentation = prepare(dataset(), model, augment, trainer, ranks, seed, device)
-    optimizer = optim(model.parameters())
-    schedule = scheduler(optimizer)
-    checkpoints = output_dir / CHECKPOINT_DIR
+    trainer, ranks, device, reader, model = (
+        fitter.settings,
+        fitter.ranks,
+        fitter.device,
+        fitter.reader,
+        fitter.model,
+    )
+    assert fitter.checkpoints is not None
+    checkpoints = fitter.checkpoints
     if resume:
-        position = checkpoint.load(checkpoints / LAST, model, optimizer, schedule)
+        position = checkpoint.load(checkpoints / LAST, model, fitter.optimizer, fitter.schedule)
         checkpoint.check_kept_model(checkpoints / BEST, model)
     else:
         name = tracker.experiment_name or experiment_name(overrides)
-        position = Position(batch_order=torch.Generator().manual_seed(seed).get_state(), experiment_name=name)
-    # The other ranks start where this one does (a resume's state, the batch order).
-    ranks.from_rank_0(
-        lambda: {
-            "optimizer": distributed.on_cpu(optimizer.state_dict()),
-            "scheduler": schedule.state_dict(),
-            "position": position,
-        }
-    )
-    network, trained = networks(model, trainer, ranks, device)
-    position.epoch_loss, position.window_loss = (
-        position.epoch_loss.to(device),
-        position.window_loss.to(device),
-    )
-    if not resume:
-        ranks.seed(seed)
+        order = torch.Generator().manual_seed(fitter.seed).get_state()
+        position = Position(batch_order=order, experiment_name=name)
+    position = fitter.start(position, resumed=bool(resume))
     prune = search.pruning(hydra)  # a search's trial reports each epoch to its study
     # Everything that can fail without training has been tried: from here on this run writes its records
     # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
@@ -191,11 +138,6 @@ def lead(
             provenance.write_run_file(output_dir, overrides, threads.count)
         # The config that gives this run's result (a resume may have added epochs).
         rundir.write_atomic(output_dir / rundir.CONFIG_FILE, OmegaConf.to_yaml(zen_cfg, resolve=True))
-
-        def save(name: str = LAST) -> None:
-            position.rank_rng = ranks.random_states(device)
-            checkpoint.save(checkpoints, name, model, optimizer, schedule, position)
-
         log.info("%s", reader.placement)  # here: a refused resume leaves the run's log as it was
         log.info(
             "training %s on %d %s images (%d for validation), %d epoch%s, on %s, torch threads %d (%s)%s",
@@ -214,10 +156,9 @@ def lead(
         sweep = str(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
         recorder = Recorder(tracker, zen_cfg, output_dir, position.experiment_name, continues, group=sweep)
         position.tracker_run_id = position.tracker_run_id or recorder.run_id
-        with recorder, deferred_signals() as interrupted, torch_threads(threads.count):
+        with recorder, deferred_signals() as interrupted, machine.torch_threads(threads.count):
 
-            def stop(signum: int) -> None:
-                save()
+            def aborted(signum: int) -> None:
                 name = signal.Signals(signum).name
                 rundir.write_status(
                     output_dir, "aborted", signal=name, epoch=position.epoch, step=position.step
@@ -230,31 +171,11 @@ def lead(
                     output_dir,
                 )
                 interrupted.hand_over(signum)  # submitit, preempted: it requeues the job, which resumes
-                raise Interrupted(signum, output_dir)
 
-            while position.epoch <= trainer.epochs and not position.stopped_early:
-                learning_rate = optimizer.param_groups[0]["lr"]
-                speed = train_epoch(
-                    trained,
-                    optimizer,
-                    reader,
-                    augmentation,
-                    trainer,
-                    ranks,
-                    position,
-                    recorder,
-                    save,
-                    interrupted,
-                    stop,
-                )
-                if end_epoch(
-                    network, schedule, reader, trainer, ranks, position, recorder, learning_rate, speed, prune
-                ):
-                    save(BEST)
-                save()
+            fitter.fit(position, recorder, interrupted, aborted, prune)
             # The model kept is the one of the best validation accuracy; the test split is evaluated once, on it.
             model.load_state_dict(checkpoint.read(checkpoints / BEST, to_resume=False)["model"])
-            test = evaluate(network, reader.normalised_batches("test"), reader.classes)
+            test = evaluate(fitter.network, reader.normalised_batches("test"), reader.classes)
             rundir.save_torch(output_dir / "model.pt", model.state_dict())
             metrics = {
                 **position.metrics,
@@ -273,98 +194,6 @@ def lead(
         )
         log.info("run recorded in %s", output_dir)
         return RunResult(metrics, output_dir, position.stopped_early, position.pruned)
-
-
-class MetricsLog(Protocol):
-    def log(self, metrics: Mapping[str, float], step: int) -> None: ...
-
-
-class Unrecorded:
-    """The records of a rank other than 0: none."""
-
-    def log(self, metrics: Mapping[str, float], step: int) -> None:
-        pass
-
-
-def networks(
-    model: nn.Module, trainer: TrainerConf, ranks: Ranks, device: torch.device
-) -> tuple[nn.Module, nn.Module]:
-    """The module that evaluates, and the one that trains (DDP over several ranks). torch.compile gives a
-    module (typed as a callable) wrapping `model`; checkpoints save `model` itself."""
-    network = cast(nn.Module, torch.compile(model)) if trainer.compile else model
-    return network, ranks.wrap(network, device)
-
-
-def follow(
-    ranks: Ranks,
-    dataset: Callable[[], ImageData],
-    model: nn.Module,
-    optim: OptimizerFactory,
-    scheduler: SchedulerFactory,
-    augment: Transform,
-    trainer: TrainerConf,
-    seed: int,
-    threads: int,
-    device: torch.device,
-) -> None:
-    """A rank other than 0: from rank 0's state, train this rank's shard of each batch, in step with the
-    other ranks, until they stop; record nothing."""
-    device = distributed.rank_device(device, ranks)
-    reader, augmentation = prepare(dataset(), model, augment, trainer, ranks, seed, device)
-    optimizer = optim(model.parameters())
-    schedule = scheduler(optimizer)
-    start: dict[str, Any] = ranks.from_rank_0(dict)
-    optimizer.load_state_dict(start["optimizer"])
-    schedule.load_state_dict(start["scheduler"])
-    position: Position = start["position"]
-    position.epoch_loss, position.window_loss = (
-        position.epoch_loss.to(device),
-        position.window_loss.to(device),
-    )
-    network, trained = networks(model, trainer, ranks, device)
-    if position.rank_rng:  # resuming: this rank's random state when the checkpoint was saved
-        distributed.set_random_state(device, position.rank_rng[ranks.rank])
-    else:
-        ranks.seed(seed)
-    recorder = Unrecorded()
-
-    def save(name: str = LAST) -> None:  # rank 0 saves; each rank gives it its random state
-        ranks.random_states(device)
-
-    def stop(signum: int) -> None:
-        save()
-        raise Interrupted(signum, Path())
-
-    with deferred_signals() as interrupted, torch_threads(threads), suppress(Interrupted):
-        while position.epoch <= trainer.epochs and not position.stopped_early:
-            learning_rate = optimizer.param_groups[0]["lr"]
-            speed = train_epoch(
-                trained,
-                optimizer,
-                reader,
-                augmentation,
-                trainer,
-                ranks,
-                position,
-                recorder,
-                save,
-                interrupted,
-                stop,
-            )
-            if end_epoch(
-                network,
-                schedule,
-                reader,
-                trainer,
-                ranks,
-                position,
-                recorder,
-                learning_rate,
-                speed,
-                search.never,
-            ):
-                save(BEST)
-            save()
 
 
 def experiment_name(overrides: list[str]) -> str:
@@ -398,170 +227,3 @@ def finished_result(output_dir: Path, epochs: int, model: nn.Module) -> RunResul
         output_dir,
     )
     return RunResult(metrics, output_dir, summary.get("stopped_early") is True, summary.get("pruned") is True)
-
-
-def end_epoch(
-    model: nn.Module,
-    schedule: LRScheduler,
-    reader: Reader,
-    trainer: TrainerConf,
-    ranks: Ranks,
-    position: Position,
-    recorder: MetricsLog,
-    learning_rate: float,
-    speed: float,
-    prune: search.Prune,
-) -> bool:
-    """Validate, record, step the scheduler, and decide on stopping early (by patience, or as a search's
-    pruner says); whether this epoch's model is the best so far (by validation accuracy). Rank 0 validates
-    and asks the pruner; every rank decides from its answers."""
-    val = ranks.from_rank_0(lambda: evaluate(model, reader.normalised_batches("val"), reader.classes))
-    train_loss = position.epoch_loss.item() / position.step_in_epoch
-    epoch_metrics = {
-        "train/epoch_loss": train_loss,
-        "val/loss": val.loss,
-        "val/accuracy": val.accuracy,
-        "train/lr": learning_rate,
-        "train/images_per_s": speed,
-    }
-    recorder.log({**epoch_metrics, "epoch": position.epoch}, position.step)
-    log.info(
-        "epoch %d/%d: train loss %.4f, validation loss %.4f, accuracy %.4f",
-        position.epoch,
-        trainer.epochs,
-        train_loss,
-        val.loss,
-        val.accuracy,
-    )
-    position.metrics = {"train_loss": train_loss}
-    schedule.step()
-    improved = val.accuracy > position.best_val_accuracy
-    if improved:
-        position.best_val_accuracy, position.best_epoch = val.accuracy, position.epoch
-        position.epochs_without_improvement = 0
-    else:
-        position.epochs_without_improvement += 1
-    patience = trainer.early_stop_patience
-    waited_enough = patience is not None and position.epochs_without_improvement >= patience
-    if waited_enough and position.epoch < trainer.epochs:
-        position.stopped_early = True
-        log.info(
-            "stopping early after epoch %d: validation accuracy has not improved for %d epochs "
-            "(best %.4f, epoch %d)",
-            position.epoch,
-            patience,
-            position.best_val_accuracy,
-            position.best_epoch,
-        )
-    if not position.stopped_early and ranks.from_rank_0(lambda: prune(val.accuracy, position.epoch)):
-        if position.epoch < trainer.epochs:
-            position.stopped_early = position.pruned = True
-            log.info(
-                "pruned after epoch %d: the search's pruner stops this trial (validation accuracy %.4f)",
-                position.epoch,
-                val.accuracy,
-            )
-    position.epoch, position.step_in_epoch = position.epoch + 1, 0
-    position.epoch_loss = torch.zeros_like(position.epoch_loss)
-    return improved
-
-
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    reader: Reader,
-    augmentation: Augmentation,
-    trainer: TrainerConf,
-    ranks: Ranks,
-    position: Position,
-    recorder: MetricsLog,
-    save: Callable[[], None],
-    interrupted: Signals,
-    stop: Callable[[int], None],
-) -> float:
-    """Train on `position.epoch` from `position.step_in_epoch` on, in the epoch's seeded batch order (each
-    rank its shard of every batch); return the images trained on per second.
-
-    Losses are summed on the device and read back only when logged: no host sync on other steps (on one
-    device; several agree at every step on whether to stop).
-    """
-    model.train()
-    mixed = torch.autocast(reader.device.type, torch.bfloat16, enabled=trainer.precision is Precision.bf16)
-    started, images_trained = time.perf_counter(), 0
-    generator = torch.Generator()
-    assert position.batch_order is not None
-    generator.set_state(position.batch_order)
-    order = torch.randperm(reader.count("train"), generator=generator).to(reader.index_device)
-    steps = math.ceil(len(order) / trainer.batch_size)
-    if trainer.max_steps_per_epoch is not None:
-        steps = min(steps, trainer.max_steps_per_epoch)
-    batches = [order[i * trainer.batch_size : (i + 1) * trainer.batch_size] for i in range(steps)]
-    shards = reader.batches("train", [ranks.shard(batch) for batch in batches[position.step_in_epoch :]])
-    title = f"epoch {position.epoch}/{trainer.epochs}"
-    with Progress(title, steps, position.step_in_epoch, shown=ranks.main) as progress:
-        for i, (stored, labels) in zip(range(position.step_in_epoch, steps), shards, strict=True):
-            images = reader.normalised(augmentation(stored, position.epoch, i))
-            with mixed:
-                loss = ranks.loss(model(images), labels, len(batches[i]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if trainer.grad_clip_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip_norm)
-            optimizer.step()
-            loss, signum = ranks.after_step(loss.detach(), interrupted())
-            position.step, position.step_in_epoch = position.step + 1, i + 1
-            position.epoch_loss += loss
-            position.window_loss += loss
-            position.window_steps += 1
-            if position.step % trainer.log_every_n_steps == 0:
-                window_loss = position.window_loss.item() / position.window_steps
-                recorder.log({"train/loss": window_loss}, position.step)
-                progress.update(i + 1, window_loss)
-                position.window_loss, position.window_steps = torch.zeros_like(position.window_loss), 0
-            if trainer.checkpoint_every_n_steps and position.step % trainer.checkpoint_every_n_steps == 0:
-                save()
-            images_trained += len(batches[i])
-            if signum is not None:
-                stop(signum)
-    position.batch_order = generator.get_state()  # the next epoch's order follows from here
-    position.epoch_loss.item()  # wait for the device before reading the clock
-    return images_trained / (time.perf_counter() - started)
-
-
-def prepare(
-    data: ImageData,
-    model: nn.Module,
-    augment: Transform,
-    trainer: TrainerConf,
-    ranks: Ranks,
-    seed: int,
-    device: torch.device,
-) -> tuple[Reader, Augmentation]:
-    """The run's batches, in memory or read per batch, and its augmentation; refuse, before training, an
-    augmentation or an image shape the model cannot take. Moves the model to `device`."""
-    ranks_here = 1 if distributed.slurm_tasks() is not None else trainer.devices
-    reader = Reader(data, loading.choose(data, trainer.loader_workers, ranks_here), device)
-    augmentation = Augmentation(augment, seed, ranks.rank)
-    sample, _ = next(reader.batches("train", [torch.arange(min(2, reader.count("train")))]))
-    augmentation.check(sample[0])
-    model.to(device)
-    check_fits(model, reader.normalised(sample))
-    return reader, augmentation
-
-
-def check_fits(model: nn.Module, images: torch.Tensor) -> None:
-    """The model takes the dataset's images (one line if not: a shape its layers were not built for)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(images)
-    except RuntimeError as error:
-        shape = list(images.shape[1:])
-        first = str(error).strip().splitlines()[0]
-        raise UserError(
-            f"model {type(model).__name__} cannot take the dataset's {shape} images ({first}); choose a "
-            f"dataset.image_shape or a model that fit each other"
-        ) from error
-    finally:
-        model.train(was_training)
