@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
-from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
@@ -24,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from zenexp import UserError, task
+from zenexp import UserError, compat, task
 from zenexp.checks.overrides import sweep_points
 from zenexp.checks.points import check_points
 from zenexp.configs import add_to_hydra_store, usercode
@@ -93,7 +92,7 @@ def run(args: list[str]) -> None:
     if "--help" in args or "-h" in args:
         print(help_text())
         return
-    parsed = get_args_parser().parse_args(args)
+    parsed = compat.hydra_argument_parser().parse_args(args)
     runs_jobs = not (parsed.cfg or parsed.info or parsed.hydra_help or parsed.shell_completion)
     if runs_jobs and check(args, quiet=True):
         sys.exit(1)
@@ -258,7 +257,7 @@ def search_points(overrides: list[str]) -> list[list[str]]:
 
 def check(args: Sequence[str], quiet: bool = False) -> int:
     """Check every job that `args` would run; print the bad ones. 0 when all are valid."""
-    parsed = get_args_parser().parse_args(list(args))
+    parsed = compat.hydra_argument_parser().parse_args(list(args))
     overrides = list(parsed.overrides)
     searched = any(o.startswith("hydra/sweeper=") and o != GRID for o in overrides)
     if parsed.multirun and not searched:

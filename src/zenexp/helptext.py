@@ -4,12 +4,13 @@ description, all read from the configs themselves."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, cast, get_args, get_origin, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import Doc
 
+from zenexp import compat
 from zenexp.configs import SLOTS, Fixed, MainConfig
 from zenexp.configs.schema import HYDRA_KEYS, describe_bounds, options, words
 
@@ -78,7 +79,7 @@ def _fields(node: DictConfig, prefix: str) -> list[tuple[str, str, str, str]]:
         path = f"{prefix}.{name}" if prefix else name
         if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
             for index in range(len(value)):  # a list of configs: each one's fields
-                rows += _fields(node[name]._get_node(index), f"{path}.{index}")
+                rows += _fields(cast(DictConfig, compat.child_node(node[name], index)), f"{path}.{index}")
         elif Fixed in extras:
             rows.append((path, "fixed", default, "what the dataset holds; the models read it"))
         else:

@@ -13,6 +13,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
+from zenexp import compat
 from zenexp.checks.combinations import check_combinations
 from zenexp.checks.composing import first_line, missing, no_such_field
 from zenexp.checks.overrides import check_overrides
@@ -77,13 +78,13 @@ def _check_fields(node: DictConfig, path: str) -> Iterator[str]:
                 if Fixed in get_args(hint)[1:]:
                     yield from _check_fixed(join(path, name), value, OmegaConf.structured(schema)[name])
     for key in node.keys():
-        child = node._get_node(key)
+        child = compat.child_node(node, key)
         # A list of configs, too: `augment=flip_crop`'s transforms (`augment.transforms.0.padding`).
         items: list[tuple[int | None, Any]] = [(None, child)]
-        if isinstance(child, ListConfig) and not child._is_interpolation() and not child._is_none():
-            items = [(i, child._get_node(i)) for i in range(len(child))]
+        if isinstance(child, ListConfig) and not compat.is_interpolation(child) and not compat.is_none(child):
+            items = [(i, compat.child_node(child, i)) for i in range(len(child))]
         for index, item in items:
-            if isinstance(item, DictConfig) and not item._is_missing() and not item._is_none():
+            if isinstance(item, DictConfig) and not compat.is_missing(item) and not compat.is_none(item):
                 where = join(path, str(key) if index is None else f"{key!s}.{index}")
                 yield from _check_fields(item, where)
 

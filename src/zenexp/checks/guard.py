@@ -19,6 +19,7 @@ from omegaconf.errors import (
     InterpolationResolutionError,
 )
 
+from zenexp import compat
 from zenexp.checks.fields import check_config
 from zenexp.checks.hydra_settings import check_hydra
 from zenexp.checks.overrides import check_overrides
@@ -34,25 +35,33 @@ from zenexp.errors import UserError, raise_problems
 from zenexp.parallel import distributed
 from zenexp.run import rundir
 from zenexp.run.provenance import job_overrides
+from zenexp.run.resume import ResumePlan, read_plan
 
 
-def validate_job(cfg: DictConfig) -> None:
-    """The task's first step (a zen pre_call), for the CLI and `launch()` alike: every check again, with the
-    job's own `hydra` config. A refused job leaves nothing: what Hydra wrote for it is removed again."""
+def validate_job(cfg: DictConfig) -> ResumePlan | None:
+    """The task's first step, for the CLI and `launch()` alike: every check again, with the job's own `hydra`
+    config; the plan of the run it resumes, as the checks read it. A refused job leaves nothing: what Hydra
+    wrote for it is removed again."""
     hydra = HydraConfig.get()
-    problems = check_config(cfg, job_overrides()) or check_slot_choices(job_overrides())
+    # A run (not a sweep's job) was checked whole by the guard, on this very config, before Hydra built
+    # anything: its result stands. A sweep's root left the swept values out, so each of its jobs is checked here.
+    checked = hydra.mode == RunMode.RUN and passed(compat.job_root(hydra))
+    problems = [] if checked else check_config(cfg, job_overrides())
+    problems = problems or check_slot_choices(job_overrides())
     resume = cfg.get("resume")
     if resume and Path(hydra.runtime.output_dir).resolve() != Path(resume).resolve():
         problems.append(
             f"resume={resume}: a job continues the run of its own folder, {hydra.runtime.output_dir}"
         )
-    problems = problems or check_hydra(cast(DictConfig, hydra), before_run=False)
+    if not checked:
+        problems = problems or check_hydra(cast(DictConfig, hydra), before_run=False)
     if problems:
         if not cfg.get("resume"):  # a resumed run's directory is never touched
             rundir.discard_refused(
                 Path(hydra.runtime.output_dir), hydra.output_subdir, f"{hydra.job.name}.log"
             )
         raise_problems(problems)
+    return read_plan(Path(resume)) if resume else None
 
 
 class RefusedJob(InterpolationResolutionError, UserError):
@@ -67,6 +76,11 @@ class RefusedJob(InterpolationResolutionError, UserError):
 #: The config the guard last passed: Hydra resolves the guard twice per job (its logging, then the
 #: callbacks), on the same config object, with nothing in between; checking it once is enough.
 _passed: weakref.ref[DictConfig] | None = None
+
+
+def passed(root: DictConfig | None) -> bool:
+    """Whether the guard passed this very config (the whole config of a job, `compat.job_root`)."""
+    return root is not None and _passed is not None and _passed() is root
 
 
 def check_guarded(root: DictConfig) -> str:

@@ -8,11 +8,11 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 
+from zenexp import compat
 from zenexp.configs.schema import (
     options,
 )
@@ -45,7 +45,7 @@ def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
                 f"{override.input_line}: the basic sweeper runs lists (a,b,c) and range(); an interval is for "
                 f"a sweeper that samples: add hydra/sweeper=lr_model_search (pip install 'zenexp[sweep]')"
             )
-    return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+    return compat.sweep_jobs(parsed)
 
 
 def check_overrides(overrides: Sequence[str]) -> list[str]:

@@ -9,7 +9,6 @@ import functools
 from collections.abc import Sequence
 from typing import Annotated, get_args, get_origin, get_type_hints
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -17,6 +16,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
+from zenexp import compat
 from zenexp.checks.composing import explain_compose_error, first_line
 from zenexp.checks.fields import check_config, check_value
 from zenexp.checks.hydra_settings import check_hydra
@@ -118,7 +118,7 @@ def _whole(
     task_cfg, hydra_problems = base
     cfg = copy.deepcopy(task_cfg)
     try:
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        compat.apply_overrides(values, cfg)
     except (HydraException, OmegaConfBaseException):
         return check_point(point)  # which override fails, and why
     return hydra_problems + check_config(cfg)

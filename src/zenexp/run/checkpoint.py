@@ -149,26 +149,28 @@ def _check_scheduler(saved: Any, scheduler: LRScheduler) -> None:
         raise ValueError("its scheduler's progress is damaged")
 
 
-def kept_model_problem(directory: Path, position: dict[str, Any]) -> str | None:
-    """What is wrong with best.pt, the model a run keeps and tests at its end, given the `position` the
-    run would continue from (checked before a resume touches anything)."""
+def kept_model(directory: Path, position: dict[str, Any]) -> dict[str, Any] | None:
+    """best.pt, the model a run keeps and tests at its end, read and checked, given the `position` the run
+    would continue from (None before an epoch has finished); what is wrong with it is one line."""
     if position["best_epoch"] < 1:
         return None  # no epoch finished yet: no best.pt to keep
     path = directory / BEST
     if not path.is_file():
-        return f"{path} is missing: the run's kept model (best validation accuracy) is gone; start the run afresh"
+        raise UserError(
+            f"{path} is missing: the run's kept model (best validation accuracy) is gone; start the run afresh"
+        )
     try:
-        read(path, to_resume=False)
+        return read(path, to_resume=False)
     except UserError as error:
-        return f"{error}; it is the run's kept model: start the run afresh"
-    return None
+        raise UserError(f"{error}; it is the run's kept model: start the run afresh") from error
 
 
-def check_kept_model(path: Path, model: nn.Module) -> None:
-    """best.pt holds weights for `model` (a resume checks this before it touches the run)."""
-    if not path.is_file():
+def check_kept_model(path: Path, kept: dict[str, Any] | None, model: nn.Module) -> None:
+    """best.pt (`kept`, as `kept_model` read it) holds weights for `model` (a resume checks this before it
+    touches the run)."""
+    if kept is None:
         return
-    weights = read(path, to_resume=False)["model"]
+    weights = kept["model"]
     shapes = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
     if {name: tuple(getattr(tensor, "shape", ())) for name, tensor in weights.items()} != shapes:
         raise UserError(
@@ -190,9 +192,15 @@ def _unreadable(path: Path, reason: str, to_resume: bool = True) -> UserError:
     return UserError(f"{path}: cannot resume from it: {reason}; {alternative}")
 
 
-def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: LRScheduler) -> Position:
-    """Restore model, optimizer, scheduler and random states from `path`; return where training stood."""
-    state = read(path)
+def load(
+    path: Path,
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+) -> Position:
+    """Restore model, optimizer, scheduler and random states from the checkpoint `read` from `path`; return
+    where training stood."""
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -3,9 +3,11 @@ run directory's saved files may ask for (a shared run directory is input like an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -46,12 +48,9 @@ def resume_problems(cfg: DictConfig) -> list[str]:
         ]
     try:
         changes = config_changes(run_dir, cfg, RESUMABLE)
-        position = checkpoint.read(last)["position"]
-        kept_model_problem = checkpoint.kept_model_problem(run_dir / rundir.CHECKPOINT_DIR, position)
+        position = read_plan(run_dir).position
     except UserError as error:
         return [f"resume={cfg.resume}: {error}"]
-    if kept_model_problem:
-        return [f"resume={cfg.resume}: {kept_model_problem}"]
     epochs, reached = cfg.trainer.epochs, position["epoch"] - 1
     if epochs < reached or (epochs < position["epoch"] and position["step_in_epoch"] > 0):
         trained = f"{reached} epochs" + (" and part of one" if position["step_in_epoch"] else "")
@@ -71,6 +70,48 @@ def resume_problems(cfg: DictConfig) -> list[str]:
             f"  `zenexp resume {cfg.resume}` reuses the run's own overrides"
         ]
     return []
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """A run to continue, read and checked once: its last checkpoint (where training continues from) and
+    its kept model (best.pt). The checks read it (`read_plan`); the task trains from it."""
+
+    run_dir: Path
+    last: dict[str, Any]
+    kept: dict[str, Any] | None  # None before an epoch has finished
+
+    @property
+    def position(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.last["position"])
+
+
+def read_plan(run_dir: Path) -> ResumePlan:
+    """The run's `ResumePlan`, read once for as long as its checkpoint files stay as they are: a resume's
+    checks (the command line's, Hydra's guard, the job's own) and its task share one reading."""
+    folder = run_dir / rundir.CHECKPOINT_DIR
+    return _read_plan(run_dir.resolve(), _identity(folder / rundir.LAST), _identity(folder / rundir.BEST))
+
+
+def forget_plans() -> None:
+    """Let go of the plan read last (a checkpoint's tensors), once the task has loaded it."""
+    _read_plan.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_plan(run_dir: Path, *files: tuple[int, ...] | None) -> ResumePlan:
+    folder = run_dir / rundir.CHECKPOINT_DIR
+    last = checkpoint.read(folder / rundir.LAST)
+    return ResumePlan(run_dir, last, checkpoint.kept_model(folder, last["position"]))
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is written again (a new file is renamed over it: another inode)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def config_changes(run_dir: Path, cfg: DictConfig, allowed: set[str]) -> list[str]:

@@ -4,6 +4,7 @@ directory saved."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import OverrideParseException
 from hydra_zen import instantiate, launch, zen
+from omegaconf import DictConfig
 
 from zenexp.checks.guard import validate_job
 from zenexp.checks.points import check_point
@@ -30,9 +32,15 @@ from zenexp.run.train import (
 )
 from zenexp.tracking.recorder import TAGS_MAX, Recorder
 
-#: The zen-wrapped task: validates the composed config, seeds, builds everything, then trains.
-#: The config is resolved by the task itself, after validation has explained any broken interpolation.
-task = zen(train, pre_call=[validate_job, make_reproducible], resolve_pre_call=False)
+
+def task(cfg: DictConfig) -> RunResult:
+    """The job Hydra runs: every check of the composed config (which reads the run a resume continues into
+    its `ResumePlan`), seeding, then everything built from the config (by hydra-zen's `zen`, which resolves
+    it after the checks have explained any broken interpolation) and trained from that plan."""
+    plan = validate_job(cfg)
+    make_reproducible(cfg)
+    return zen(functools.partial(train, plan=plan), exclude="plan")(cfg)
+
 
 #: What `zenexp eval` may change: where the data is read, where the model runs, where SwanLab records.
 #: Never the model or the split: the test images must be the ones the run never chose by.

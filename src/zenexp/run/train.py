@@ -27,6 +27,7 @@ from zenexp.run import checkpoint, provenance, rundir
 from zenexp.run.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.run.evaluation import evaluate
 from zenexp.run.interrupts import deferred_signals
+from zenexp.run.resume import ResumePlan, forget_plans
 from zenexp.run.trainer import OptimizerFactory, Parts, SchedulerFactory, Trainer
 from zenexp.sweep import search
 from zenexp.tracking.recorder import Recorder
@@ -70,13 +71,17 @@ def train(
     seed: int,
     resume: str | None,
     zen_cfg: DictConfig,
+    plan: ResumePlan | None = None,
 ) -> RunResult:
     """The run: its ranks started (one, unless `trainer.devices` or `trainer.nodes` say more), each with a
     `Trainer`; rank 0 records (`record`), the others follow it."""
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     device = machine.resolve_device(trainer.device)
-    if resume and (finished := finished_result(output_dir, trainer.epochs, model)) is not None:
+    if (
+        plan is not None
+        and (finished := finished_result(output_dir, plan, trainer.epochs, model)) is not None
+    ):
         return finished
     recorded = provenance.recorded_threads(output_dir) if resume else None
     # A job's Slurm tasks each choose for themselves, within the CPUs Slurm gave each task, and from those
@@ -97,11 +102,15 @@ def train(
             return RunResult({}, output_dir)
         checkpoints = output_dir / CHECKPOINT_DIR
         fitter = Trainer(parts, trainer, ranks, seed, device, threads.count, checkpoints)
-        return record(fitter, tracker, resume, zen_cfg, threads)
+        return record(fitter, tracker, plan, zen_cfg, threads)
 
 
 def record(
-    fitter: Trainer, tracker: TrackerConf, resume: str | None, zen_cfg: DictConfig, threads: machine.Threads
+    fitter: Trainer,
+    tracker: TrackerConf,
+    plan: ResumePlan | None,
+    zen_cfg: DictConfig,
+    threads: machine.Threads,
 ) -> RunResult:
     """Rank 0, the job's process: trains with every rank, and records everything."""
     hydra = HydraConfig.get()
@@ -116,14 +125,16 @@ def record(
     )
     assert fitter.checkpoints is not None
     checkpoints = fitter.checkpoints
-    if resume:
-        position = checkpoint.load(checkpoints / LAST, model, fitter.optimizer, fitter.schedule)
-        checkpoint.check_kept_model(checkpoints / BEST, model)
+    resume = plan is not None
+    if plan is not None:
+        position = checkpoint.load(checkpoints / LAST, plan.last, model, fitter.optimizer, fitter.schedule)
+        checkpoint.check_kept_model(checkpoints / BEST, plan.kept, model)
+        forget_plans()  # loaded: its tensors are the model's now
     else:
         name = tracker.experiment_name or experiment_name(overrides)
         order = torch.Generator().manual_seed(fitter.seed).get_state()
         position = Position(batch_order=order, experiment_name=name)
-    position = fitter.start(position, resumed=bool(resume))
+    position = fitter.start(position, resumed=resume)
     prune = search.pruning(hydra)  # a search's trial reports each epoch to its study
     # Everything that can fail without training has been tried: from here on this run writes its records
     # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
@@ -202,15 +213,13 @@ def experiment_name(overrides: list[str]) -> str:
     return ",".join(sorted(made)) or "defaults"
 
 
-def finished_result(output_dir: Path, epochs: int, model: nn.Module) -> RunResult | None:
+def finished_result(output_dir: Path, plan: ResumePlan, epochs: int, model: nn.Module) -> RunResult | None:
     """The result a finished run recorded in `summary.json` (numbers only: the file may come from anyone),
     if it has nothing left to train for `epochs` epochs. Its last checkpoint must be this run's model's."""
-    last = output_dir / CHECKPOINT_DIR / LAST
-    state = checkpoint.read(last)
-    position = state["position"]
+    position = plan.position
     if not (position["stopped_early"] or position["epoch"] > epochs):
         return None
-    checkpoint.load_model(last, state, model)
+    checkpoint.load_model(output_dir / CHECKPOINT_DIR / LAST, plan.last, model)
     path = output_dir / rundir.SUMMARY_FILE
     if not path.is_file():
         return None  # trained to the end, but killed before its test: the resume tests it
