@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from zenexp.tracking.recorder import API_HOST_VARIABLE, API_KEY_VARIABLE, cloud_problem
+from zenexp.tracking.cloud import API_HOST_VARIABLE, API_KEY_VARIABLE, cloud_problem
 
 
 def trickling_server() -> int:

@@ -18,7 +18,7 @@ from zenexp.errors import UserError
 from zenexp.parallel import distributed, machine
 from zenexp.parallel.machine import resolve_device
 from zenexp.run.models import Net
-from zenexp.tracking.recorder import tracker_problems
+from zenexp.tracking.settings import tracker_problems
 
 # The splits each dataset holds out by a fraction of its images.
 HELD_OUT = {

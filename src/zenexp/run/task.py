@@ -30,7 +30,8 @@ from zenexp.run.train import (
     make_reproducible,
     train,
 )
-from zenexp.tracking.recorder import TAGS_MAX, Recorder
+from zenexp.tracking.recorder import Recorder
+from zenexp.tracking.settings import TAGS_MAX
 
 
 def task(cfg: DictConfig) -> RunResult:
