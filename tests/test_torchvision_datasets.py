@@ -17,7 +17,8 @@ from torchvision.transforms import PILToTensor
 
 from tests.conftest import in_process, run, write_mnist
 from zenexp.configs import TorchvisionConf, clear_slot_first
-from zenexp.data.datasets import ImageData, Images, held_out, torchvision_dataset
+from zenexp.data.datasets import ImageData, Images, held_out
+from zenexp.data.vision import torchvision_dataset
 from zenexp.errors import UserError
 
 FASHION = TorchvisionConf(

@@ -23,7 +23,7 @@ from zenexp.configs.fields import (
     ValFraction,
     VisionDatasetConfig,
 )
-from zenexp.data import datasets, folders
+from zenexp.data import datasets, folders, vision
 
 # ---- dataset --------------------------------------------------------------------------------------------
 # Partial: the task loads the data itself, after the model has been built and the config checked.
@@ -82,9 +82,7 @@ class FakeDataConf(PartialTargets[Callable[..., datasets.ImageData]]):
     in_memory: InMemory = None
 
 
-@hydrated_dataclass(
-    datasets.torchvision_dataset, zen_partial=True, hydra_convert="all", hydra_recursive=False
-)
+@hydrated_dataclass(vision.torchvision_dataset, zen_partial=True, hydra_convert="all", hydra_recursive=False)
 class TorchvisionConf(PartialTargets[Callable[..., datasets.ImageData]]):
     """A torchvision dataset of your own, its training and test splits given by `builds(...)`.
 

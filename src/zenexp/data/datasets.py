@@ -4,28 +4,34 @@ Every loader returns an `ImageData` with three splits: training, validation (eve
 the best checkpoint, early stopping, a search's objective) and test (reported once, at the end). Images stay
 as their stored bytes; `zenexp.data.loading` turns each batch into normalised floats on the training device.
 torchvision and scikit-learn are imported only by the loader that needs them.
+Any torchvision dataset goes through `zenexp.data.vision`.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from zenexp.errors import UserError
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
 DIGITS_COUNT = 1797  # images in scikit-learn's digits
+
+
 TRAIN_COUNTS = {
     "cifar10": 50_000,
     "mnist": 60_000,
 }  # images in the training files, validation carved from them
+
+
 # The files each loader reads, in torchvision's layouts, by option.
 FILES = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]),
@@ -39,7 +45,11 @@ FILES = {
         ],
     ),
 }
+
+
 TITLES = {"cifar10": "CIFAR-10", "mnist": "MNIST"}
+
+
 CIFAR10_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -102,11 +112,11 @@ def normalise(images: torch.Tensor, scale: float) -> torch.Tensor:
     return (images.float() / scale - 0.5) / 0.5
 
 
-def _labels(values: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+def labels_of(values: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values), dtype=torch.int64)
 
 
-def _check_facts(option: str, data: ImageData, image_shape: Sequence[int], num_classes: int) -> ImageData:
+def check_facts(option: str, data: ImageData, image_shape: Sequence[int], num_classes: int) -> ImageData:
     """The data is what the config says it is (the models were built from the config's numbers)."""
     held = (data.image_shape(), len(data.classes))
     if held != (tuple(image_shape), num_classes):
@@ -134,7 +144,7 @@ def digits(
     test, rest = held_out(len(images), test_fraction, split_seed)
     n_val = round(len(images) * val_fraction)
     val, train = rest[:n_val], rest[n_val:]
-    targets = _labels(labels)
+    targets = labels_of(labels)
     loaded = ImageData(
         images[train],
         targets[train],
@@ -146,7 +156,7 @@ def digits(
         scale=16.0,
         in_memory=in_memory,
     )
-    return _check_facts("digits", loaded, image_shape, num_classes)
+    return check_facts("digits", loaded, image_shape, num_classes)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -256,7 +266,7 @@ def cifar10(
                 f"CIFAR-10's training batches hold {per_batch} of each, as {folder / names[0]} does"
             )
         rows = place[number * per_batch : (number + 1) * per_batch]
-        images[rows], labels[rows] = torch.from_numpy(pixels), _labels(batch_labels)
+        images[rows], labels[rows] = torch.from_numpy(pixels), labels_of(batch_labels)
     test_pixels, test_labels = read(names[-1])
     n_val = len(val)
     loaded = ImageData(
@@ -265,11 +275,11 @@ def cifar10(
         images[:n_val],
         labels[:n_val],
         torch.from_numpy(test_pixels),
-        _labels(test_labels),
+        labels_of(test_labels),
         CIFAR10_NAMES,
         in_memory=in_memory,
     )
-    return _check_facts("cifar10", loaded, image_shape, num_classes)
+    return check_facts("cifar10", loaded, image_shape, num_classes)
 
 
 def mnist(
@@ -293,12 +303,12 @@ def mnist(
     except OSError as error:
         raise UserError(f"dataset=mnist: download to {root_path} failed: {error}") from error
     train_and_val = carve_validation(
-        train.data.unsqueeze(1), _labels(train.targets), val_fraction, split_seed
+        train.data.unsqueeze(1), labels_of(train.targets), val_fraction, split_seed
     )
     loaded = ImageData(
-        *train_and_val, test.data.unsqueeze(1), _labels(test.targets), DIGIT_NAMES, in_memory=in_memory
+        *train_and_val, test.data.unsqueeze(1), labels_of(test.targets), DIGIT_NAMES, in_memory=in_memory
     )
-    return _check_facts("mnist", loaded, image_shape, num_classes)
+    return check_facts("mnist", loaded, image_shape, num_classes)
 
 
 def fake(
@@ -319,7 +329,7 @@ def fake(
     def generate(size: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
         samples = FakeData(size, shape, num_classes, transform=PILToTensor(), random_offset=offset)
         images, labels = zip(*(samples[i] for i in range(size)), strict=True)
-        return torch.stack(images), _labels(labels)
+        return torch.stack(images), labels_of(labels)
 
     train_images, train_labels = generate(train_size, 0)
     test_images, test_labels = generate(test_size, train_size)
@@ -334,141 +344,3 @@ def fake(
         tuple(f"class_{i}" for i in range(num_classes)),
         in_memory=in_memory,
     )
-
-
-def torchvision_dataset(
-    train: Dataset[Any] | Mapping[str, Any],
-    test: Dataset[Any] | Mapping[str, Any],
-    image_shape: Sequence[int],
-    num_classes: int,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    in_memory: bool | None = None,
-) -> ImageData:
-    """A torchvision dataset's training and test splits; validation is a seeded `val_fraction` of `train`.
-
-    `train` and `test` are datasets, or configs of them (`builds(FashionMNIST, ...)`) built here, when the run
-    loads its data. A uint8 `.data` array that holds what the items hold is taken whole; other datasets are
-    read one item at a time (by the loader's workers). Labels come from `.targets` (else from the items),
-    class names from `.classes` (else "0" to `num_classes - 1`).
-    """
-    train_set, test_set = _built("train", train), _built("test", test)
-    train_images, train_labels = _images_and_labels(train_set)
-    test_images, test_labels = _images_and_labels(test_set)
-    count = len(train_labels)
-    val, kept = held_out(count, val_fraction, split_seed)
-    if not len(val) or not len(kept):
-        raise UserError(
-            f"dataset.val_fraction={val_fraction}: leaves {len(val)} of the {count} training images for "
-            f"validation and {len(kept)} for training; choose a fraction that leaves some for each"
-        )
-    names = getattr(train_set, "classes", None)
-    classes = tuple(str(name) for name in names) if names else tuple(str(i) for i in range(num_classes))
-    highest = int(max(train_labels.max(), test_labels.max()))
-    if highest >= len(classes) or min(train_labels.min(), test_labels.min()) < 0:
-        raise UserError(
-            f"dataset: {type(train_set).__name__} has labels from {int(min(train_labels.min(), test_labels.min()))} "
-            f"to {highest}, not 0 to {len(classes) - 1}; set dataset.num_classes to what it holds"
-        )
-    loaded = ImageData(
-        _subset(train_images, kept),
-        train_labels[kept],
-        _subset(train_images, val),
-        train_labels[val],
-        test_images,
-        test_labels,
-        classes,
-        in_memory=in_memory,
-    )
-    held = (loaded.image_shape(), len(classes))
-    if held != (tuple(image_shape), num_classes):
-        raise UserError(
-            f"dataset: {type(train_set).__name__} holds {held[1]} classes of {list(held[0])} images, but the "
-            f"config says {num_classes} of {list(image_shape)}; set dataset.image_shape and dataset.num_classes "
-            f"to what it holds"
-        )
-    return loaded
-
-
-def _built(split: str, dataset: Dataset[Any] | Mapping[str, Any]) -> Dataset[Any]:
-    """The dataset, built here when given as a config: torchvision's error for missing files as one line."""
-    if not isinstance(dataset, Mapping):
-        return dataset
-    from hydra.errors import InstantiationException
-    from hydra_zen import instantiate
-
-    try:
-        built: Dataset[Any] = instantiate(dict(dataset))
-    except InstantiationException as error:
-        cause = error.__cause__
-        if not isinstance(
-            cause, (RuntimeError, OSError)
-        ):  # "Dataset not found. You can use download=True ..."
-            raise
-        name = str(dataset.get("_target_", "")).rsplit(".", 1)[-1]
-        root = Path(str(dataset.get("root", "."))).expanduser().resolve()
-        said = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise UserError(
-            f"dataset.{split}: {name} cannot read its files under {root} ({said}); put them there, or set "
-            f"dataset.{split}.root to their folder"
-        ) from None
-    return built
-
-
-def _images_and_labels(dataset: Dataset[Any]) -> tuple[Images, torch.Tensor]:
-    count = len(dataset)  # type: ignore[arg-type]
-    targets = getattr(dataset, "targets", None)
-    if targets is not None and getattr(dataset, "target_transform", None) is None:
-        labels = _labels(targets)
-    else:  # read from the items: each image is decoded once for it
-        labels = _labels([int(dataset[i][1]) for i in range(count)])
-    whole = _whole(dataset)
-    return (whole if whole is not None else _DatasetImages(dataset, torch.arange(count))), labels
-
-
-def _whole(dataset: Dataset[Any]) -> torch.Tensor | None:
-    """The dataset's `.data` as uint8 N x C x H x W, when it holds exactly the images its items hold (no
-    transform, and the first image the same); else None."""
-    array = getattr(dataset, "data", None)
-    if array is None or getattr(dataset, "transform", None) is not None:
-        return None
-    pixels = torch.as_tensor(array)
-    if pixels.dtype != torch.uint8 or pixels.dim() not in (3, 4) or len(pixels) != len(dataset):  # type: ignore[arg-type]
-        return None
-    first = _image(dataset[0][0])
-    if pixels.dim() == 3:  # N x H x W: one channel, as MNIST holds it
-        pixels = pixels.unsqueeze(1)
-    elif pixels.shape[1:] != first.shape:  # N x H x W x C, as CIFAR holds it
-        pixels = pixels.permute(0, 3, 1, 2)
-    return pixels.contiguous() if torch.equal(pixels[0], first) else None
-
-
-def _image(image: Any) -> torch.Tensor:
-    """An item's image (a PIL image, an array or a tensor) as C x H x W."""
-    pixels = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.array(image))
-    if pixels.dim() == 2:
-        return pixels.unsqueeze(0)
-    if not isinstance(image, torch.Tensor) and pixels.dim() == 3:  # H x W x C, as PIL and numpy hold it
-        return pixels.permute(2, 0, 1).contiguous()
-    return pixels
-
-
-def _subset(images: Images, indices: torch.Tensor) -> Images:
-    if isinstance(images, _DatasetImages):
-        return _DatasetImages(images.dataset, images.indices[indices])
-    assert isinstance(images, torch.Tensor)
-    return images[indices]
-
-
-class _DatasetImages:
-    """Some items' images of a dataset, each converted to C x H x W as it is read."""
-
-    def __init__(self, dataset: Dataset[Any], indices: torch.Tensor) -> None:
-        self.dataset = dataset
-        self.indices = indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return _image(self.dataset[int(self.indices[index])][0])

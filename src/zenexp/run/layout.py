@@ -12,16 +12,29 @@ MOVED = {
     "zenexp.folders": "zenexp.data.folders",
     "zenexp.augment": "zenexp.data.augment",
 }
+# Targets that left the module the rest of their old module went to.
+MOVED_TARGETS = {"zenexp.data.torchvision_dataset": "zenexp.data.vision.torchvision_dataset"}
 OLDER = {new: old for old, new in MOVED.items()}
+OLDER_TARGETS = {new: old for old, new in MOVED_TARGETS.items()}
 TARGET_LINE = re.compile(r"^(\s*(?:- )?_target_: )(zenexp\.[\w.]+)\.(\w+)$", re.M)
 
 
 def current(target: str) -> str:
     """A stored target in today's layout: `zenexp.models.Net` -> `zenexp.run.models.Net`."""
+    if target in MOVED_TARGETS:
+        return MOVED_TARGETS[target]
     module, _, name = target.rpartition(".")
     return f"{MOVED.get(module, module)}.{name}"
 
 
 def as_older(config_yaml: str) -> str:
     """A config's YAML with its targets spelled as the older layout stored them (a sweep's ledger hashed that)."""
-    return TARGET_LINE.sub(lambda m: f"{m[1]}{OLDER.get(m[2], m[2])}.{m[3]}", config_yaml)
+    return TARGET_LINE.sub(lambda m: m[1] + older(f"{m[2]}.{m[3]}"), config_yaml)
+
+
+def older(target: str) -> str:
+    """A target as the older layout named it: `zenexp.run.models.Net` -> `zenexp.models.Net`."""
+    if target in OLDER_TARGETS:
+        return OLDER_TARGETS[target]
+    module, _, name = target.rpartition(".")
+    return f"{OLDER.get(module, module)}.{name}"
