@@ -40,8 +40,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 # is left running one of them alone at the end while the others wait.
 LONGEST = (
     "tests/test_docs.py::test_every_command_and_snippet_runs_as_shown",
-    "tests/test_slurm.py",
-    "tests/test_parallel.py",
+    "tests/sweep/test_slurm.py",
+    "tests/parallel/test_parallel.py",
     "tests/test_benchmarks.py",
 )
 

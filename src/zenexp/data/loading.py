@@ -2,7 +2,7 @@
 
 Which path a dataset takes (`choose`): `dataset.in_memory` when set; otherwise in memory when its images, as
 stored (uint8), take at most half the memory available now, shared among the jobs and ranks on this machine.
-Both paths take the same images in the same order, so they train to the same metrics (tests/test_loading.py).
+Both paths take the same images in the same order, so they train to the same metrics (tests/data/test_loading.py).
 """
 
 from __future__ import annotations

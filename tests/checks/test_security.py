@@ -342,7 +342,7 @@ def test_malformed_run_files_are_one_line_in_resume_rerun_and_compare(
 
 
 # The benchmark's server (one byte every 2 s, never a whole answer): the same worst case in both places.
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parent.parent.parent / "benchmarks"
 trickling_server: Callable[[], int] = runpy.run_path(str(BENCHMARKS / "tracker_setup.py"))["trickling_server"]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run
-from tests.test_crash_safety import start_and_stop
+from tests.run.test_crash_safety import start_and_stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.dashboard]
 

@@ -176,7 +176,7 @@ def test_a_corrupt_image_is_one_line_naming_it(in_tmp_path: Path) -> None:
     bad = in_tmp_path / "pics" / "train" / "dog" / "3.png"
     bad.write_bytes(bad.read_bytes()[:40])  # a PNG cut short
     # In memory: found while reading, before the run records anything; Hydra's files stay, as for a damaged
-    # CIFAR-10 batch (tests/test_security.py), and no record of a run.
+    # CIFAR-10 batch (tests/checks/test_security.py), and no record of a run.
     done = in_process(*folder_run(in_tmp_path / "pics", "dataset.in_memory=true", "trainer.loader_workers=2"))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert (

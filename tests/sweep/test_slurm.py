@@ -13,16 +13,16 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend
 
+from tests.configs.test_user_scripts import SCRIPT, TINY
 from tests.conftest import QUICK
-from tests.test_resumable_sweeps import SLOW
-from tests.test_user_scripts import SCRIPT, TINY
+from tests.sweep.test_resumable_sweeps import SLOW
 from zenexp.run.provenance import read_run_file
 from zenexp.sweep.records import read_run, run_dirs
 
 # One cluster per machine (a named network namespace, munged's socket): every test on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
-CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
+CLUSTER = Path(__file__).resolve().parent.parent.parent / "scripts" / "slurm-cluster"
 
 CRASHERS = '''
 import os

@@ -23,7 +23,7 @@ from zenexp.errors import UserError
 from zenexp.sweep import search
 from zenexp.sweep.records import read_run
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 # Digits learn in a few steps, so that a bad learning rate is visibly behind after an epoch; the grid
 # sampler tries each rate once, in an order given by its seed alone, so two searches try the same trials.
 TOY_SEARCH = [
