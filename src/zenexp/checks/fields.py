@@ -133,5 +133,5 @@ def _check_targets(config: Any, allowed: set[str]) -> Iterator[str]:
         if target not in allowed:
             yield (
                 f"{path}={target}: not the target of any registered config; choose an option of the "
-                f"group by name, or register a config of your own (see the README)"
+                f"group by name, or register a config of your own (see docs/configs.md)"
             )

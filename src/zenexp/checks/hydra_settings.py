@@ -64,7 +64,7 @@ def check_hydra(hydra: DictConfig, before_run: bool = True) -> list[str]:
     allowed = registered_hydra_references()
     problems = [
         f"{path}={reference}: not named by any registered config of hydra.{_section(path)}; only the configs "
-        f"zenexp, its installed plugins and your own stored configs define may run (see the README's threat model)"
+        f"zenexp, its installed plugins and your own stored configs define may run (see docs/security.md)"
         for path, reference in references(written, "hydra")
         if reference not in allowed.get(_section(path), set())
     ]

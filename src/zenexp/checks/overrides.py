@@ -106,7 +106,7 @@ def _internal_key(override: Override) -> str | None:
     choose = f"choose with {group}=<option> ({', '.join(options(group))})" if options(group) else ""
     return (
         f"{override.input_line}: {internal[0]} is fixed by the registered configs and cannot be "
-        f"overridden; {choose or 'register a config of your own (see the README)'}"
+        f"overridden; {choose or 'register a config of your own (see docs/configs.md)'}"
     )
 
 

@@ -48,7 +48,7 @@ class TrainerConf:
         Doc("nodes, each with trainer.devices ranks (Slurm: hydra/launcher=slurm)"),
     ] = 1
     # auto: the cores this job may use, shared with the jobs and ranks beside it, no more than are idle
-    # (zenexp.parallel.machine; README, "Threads"; benchmarks/threads.py).
+    # (zenexp.parallel.machine; docs/performance.md, "Threads"; benchmarks/threads.py).
     num_threads: Annotated[
         ThreadCount,
         Interval(ge=0, le=1024),

@@ -182,7 +182,7 @@ def choose_threads(
     """`trainer.num_threads` as a count: N is N; a resumed run keeps the count it recorded; 0 is torch's
     default. `auto` is this machine's cores shared among the jobs side by side and the ranks on this node, no
     more than OMP_NUM_THREADS where it is set for a job alone, and no more than are idle now (`sample`): a
-    thread waiting for a core another process keeps busy slows every step (README, "Threads")."""
+    thread waiting for a core another process keeps busy slows every step (docs/performance.md, "Threads")."""
     if isinstance(asked, int) and asked > 0:
         return Threads(asked, "trainer.num_threads")
     if recorded is not None:
