@@ -1,10 +1,11 @@
-"""The READMEs and the tutorial are run as written: every command and snippet, with its shown output.
+"""The READMEs and the pages of docs/ are run as written: every command and snippet, with its shown output.
 
 How a document is run (the rules a writer follows):
 - ```bash blocks run in order, each as one `bash -e` script, in one empty folder per document that holds
   `.venv` (the project's virtual environment) and `data/` (small CIFAR-10, MNIST and FashionMNIST files in
   their real formats). The shell is a fresh one: the venv is not on PATH until a block says
-  `source .venv/bin/activate`; every later block starts activated, as the reader's shell would be.
+  `source .venv/bin/activate`; every later block starts activated, as the reader's shell would be. A page
+  starts empty: what its blocks need (the venv activated, a run to read) it makes in blocks the reader sees.
 - A ```text block right after a bash block is its output (stdout and stderr together), matched as a doctest:
   `...` matches anything, and runs of whitespace are equal.
 - ```python blocks run in order in one namespace per document; ```pycon blocks are doctests in it.
@@ -12,7 +13,7 @@ How a document is run (the rules a writer follows):
   `<!-- docs: exit N -->` says the bash block exits with N; `<!-- docs: skip REASON -->` leaves a block out
   (what cannot run offline or in a test); `<!-- docs: setup -->` marks the README's set-up command.
 - A translation has the same blocks, in the same order, as its original: it is checked block for block here
-  and run once, with its original.
+  and run once, with its original. TRANSLATIONS lists every pair; the READMEs stay short and link every page.
 """
 
 from __future__ import annotations
@@ -33,7 +34,19 @@ from markdown_it import MarkdownIt
 from tests.conftest import write_cifar10, write_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSLATIONS = {"README.md": "README.zh.md", "docs/tutorial.md": "docs/tutorial.zh.md"}
+PAGES = [
+    "tutorial",
+    "configs",
+    "runs",
+    "sweeps",
+    "data",
+    "devices",
+    "security",
+    "performance",
+    "contributing",
+]
+TRANSLATIONS = {"README.md": "README.zh.md", **{f"docs/{page}.md": f"docs/{page}.zh.md" for page in PAGES}}
+README_LINES = 200  # the README on one screen or two; the rest is in docs/
 MATCHING = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 DIRECTIVE = re.compile(r"<!-- docs: (\w+)\s*(.*?)\s*-->")
 ACTIVATE = re.compile(r"^\s*source \.venv/bin/activate\s*$", re.M)
@@ -181,6 +194,16 @@ def test_a_translation_has_the_same_blocks_and_links_its_original(original: str)
     top = "\n".join((ROOT / original).read_text().splitlines()[:4])
     top_zh = "\n".join((ROOT / translation).read_text().splitlines()[:4])
     assert f"({Path(translation).name})" in top and f"({Path(original).name})" in top_zh
+
+
+def test_the_readmes_are_short_and_link_every_page() -> None:
+    for readme, pages in (("README.md", TRANSLATIONS), ("README.zh.md", TRANSLATIONS.values())):
+        text = (ROOT / readme).read_text()
+        assert len(text.splitlines()) <= README_LINES, (
+            f"{readme}: over {README_LINES} lines; move it to docs/"
+        )
+        unlinked = [page for page in pages if page.startswith("docs/") and f"({page})" not in text]
+        assert not unlinked, f"{readme} links no {unlinked}"
 
 
 def test_every_block_is_one_the_test_knows() -> None:
