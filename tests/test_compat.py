@@ -7,6 +7,7 @@ import importlib
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -53,8 +54,15 @@ def test_child_nodes_are_read_as_stored() -> None:
 
 def test_job_root_is_the_config_hydra_config_was_set_from() -> None:
     cfg = compose_config([], with_hydra=True)
+    before = HydraConfig.instance().cfg
     HydraConfig.instance().set_config(cfg)
     try:
         assert compat.job_root(HydraConfig.get()) is cfg
     finally:
-        HydraConfig.instance().cfg = None
+        HydraConfig.instance().cfg = before
+
+
+def test_failure_of_a_job_is_what_it_raised() -> None:
+    error = ValueError("no")
+    failed = JobReturn(status=JobStatus.FAILED, _return_value=error)
+    assert compat.failure_of(failed) is error

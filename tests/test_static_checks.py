@@ -26,3 +26,12 @@ def test_mypy_strict_passes() -> None:
 def test_ruff_passes() -> None:
     check("ruff", "check", "src", "tests", "stubs", "benchmarks")
     check("ruff", "format", "--check", "src", "tests", "stubs", "benchmarks")
+
+
+@pytest.mark.xdist_group("suite")
+def test_xdist_groups_keep_their_tests_on_one_worker(request: pytest.FixtureRequest) -> None:
+    """The Slurm tests share one throwaway cluster and the two-device tests one trained run: each group must
+    run on one worker. With pytest 9.2, pytest-xdist 3.8 could not mark a test's group, the groups were split,
+    and two Slurm clusters killed each other (pyproject.toml pins pytest below 9.2)."""
+    if getattr(request.config.option, "loadgroup", False):  # a worker of `-n N --dist loadgroup`
+        assert request.node.nodeid.endswith("@suite"), request.node.nodeid

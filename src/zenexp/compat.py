@@ -15,10 +15,12 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins import basic_sweeper
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.types import Override
+from hydra.core.utils import JobReturn
 from omegaconf import Container, DictConfig, Node
 
 __all__ = [
     "apply_overrides",
+    "failure_of",
     "child_node",
     "hydra_argument_parser",
     "is_interpolation",
@@ -44,6 +46,11 @@ def sweep_jobs(overrides: list[Override]) -> list[list[str]]:
     """The jobs Hydra's basic sweeper makes of parsed overrides: `a=1,2 b=x,y` gives four."""
     split = basic_sweeper.BasicSweeper.split_arguments  # as Hydra's latest scan executed it
     return [point for batch in split(overrides, None) for point in batch]
+
+
+def failure_of(job_return: JobReturn) -> Any:
+    """What a failed job raised: Hydra keeps it where `JobReturn.return_value` would raise it again."""
+    return job_return._return_value
 
 
 def child_node(container: Container, key: Any) -> Node | None:

@@ -457,3 +457,12 @@ def test_tricky_sweeps_are_refused_exactly_as_their_jobs_would_be(sweep: list[st
     fast = check_points(points)
     for index, point in enumerate(points):
         assert sorted(fast.get(index, [])) == sorted(check_point(point)), point
+
+
+def test_a_value_the_job_s_environment_changes_is_checked_again_in_the_job(in_tmp_path: Path) -> None:
+    # Hydra sets hydra.job.env_set around the task only: the guard saw B unset (8), the job sees 0.
+    overrides = ["trainer.batch_size=${oc.env:B,8}", "+hydra.job.env_set.B=0", *QUICK[:2]]
+    with pytest.raises(SystemExit) as stopped:  # refused in the job: the command line ends with its line
+        main(overrides)
+    assert str(stopped.value.code) == "zenexp: error: trainer.batch_size=0: expected an integer >= 1"
+    assert nothing_was_recorded(in_tmp_path)

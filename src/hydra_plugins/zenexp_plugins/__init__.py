@@ -70,7 +70,10 @@ class GridSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        (points,) = self.split_arguments(parser.parse_overrides([*self._parse_config(), *arguments]), None)
+        params = [
+            f"{key}={value}" for key, value in self.params.items()
+        ]  # hydra.sweeper.params, as Hydra reads them
+        (points,) = self.split_arguments(parser.parse_overrides([*params, *arguments]), None)
         saved = [*hydra_overrides(self.config), *arguments]
         returns: list[Sequence[JobReturn]] = []
         with refusing(), rundir.in_use(sweep_dir, "sweep"):

@@ -6,13 +6,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp.configs import (
-    CIFAR10Conf,
-    DigitsConf,
-    ImageFolderConf,
-    MNISTConf,
-    NetConf,
-)
+from zenexp.configs import CIFAR10Conf, DigitsConf, ImageFolderConf, MNISTConf, NetConf
 from zenexp.data import datasets, folders
 from zenexp.errors import UserError
 from zenexp.parallel import distributed, machine

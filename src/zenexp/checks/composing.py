@@ -9,21 +9,10 @@ from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import (
-    ConfigAttributeError,
-    ConfigKeyError,
-    OmegaConfBaseException,
-)
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from zenexp.checks.overrides import parser
-from zenexp.configs.schema import (
-    HYDRA_KEYS,
-    compose_config,
-    join,
-    options,
-    override_key,
-    type_name,
-)
+from zenexp.configs.schema import HYDRA_KEYS, compose_config, join, options, override_key, type_name
 
 # Hydra's groups a zenexp extra installs more options into.
 EXTRAS = {"hydra/launcher": "sweep", "hydra/sweeper": "sweep"}

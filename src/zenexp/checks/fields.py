@@ -9,17 +9,13 @@ from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import (
-    OmegaConfBaseException,
-)
+from omegaconf.errors import OmegaConfBaseException
 
 from zenexp import compat
 from zenexp.checks.combinations import check_combinations
 from zenexp.checks.composing import first_line, missing, no_such_field
 from zenexp.checks.overrides import check_overrides
-from zenexp.configs import (
-    Fixed,
-)
+from zenexp.configs import Fixed
 from zenexp.configs.schema import (
     BOUNDS,
     HYDRA_KEYS,

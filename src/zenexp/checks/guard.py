@@ -15,22 +15,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import (
-    InterpolationResolutionError,
-)
+from omegaconf.errors import InterpolationResolutionError
 
 from zenexp import compat
 from zenexp.checks.fields import check_config
 from zenexp.checks.hydra_settings import check_hydra
 from zenexp.checks.overrides import check_overrides
 from zenexp.checks.points import task_part
-from zenexp.configs import (
-    SLOTS,
-    usercode,
-)
-from zenexp.configs.schema import (
-    plain,
-)
+from zenexp.configs import SLOTS, usercode
+from zenexp.configs.schema import plain
 from zenexp.errors import UserError, raise_problems
 from zenexp.parallel import distributed
 from zenexp.run import rundir
@@ -45,7 +38,8 @@ def validate_job(cfg: DictConfig) -> ResumePlan | None:
     hydra = HydraConfig.get()
     # A run (not a sweep's job) was checked whole by the guard, on this very config, before Hydra built
     # anything: its result stands. A sweep's root left the swept values out, so each of its jobs is checked here.
-    checked = hydra.mode == RunMode.RUN and passed(compat.job_root(hydra))
+    # (`hydra.job.env_set` is applied around the task only: an `${oc.env:...}` value may differ, so check again.)
+    checked = hydra.mode == RunMode.RUN and not hydra.job.env_set and passed(compat.job_root(hydra))
     problems = [] if checked else check_config(cfg, job_overrides())
     problems = problems or check_slot_choices(job_overrides())
     resume = cfg.get("resume")
@@ -61,7 +55,12 @@ def validate_job(cfg: DictConfig) -> ResumePlan | None:
                 Path(hydra.runtime.output_dir), hydra.output_subdir, f"{hydra.job.name}.log"
             )
         raise_problems(problems)
-    return read_plan(Path(resume)) if resume else None
+    if not resume:
+        return None
+    try:
+        return read_plan(Path(resume))  # as the checks just read it, unless the files changed since
+    except UserError as error:
+        raise UserError(f"resume={resume}: {error}") from error
 
 
 class RefusedJob(InterpolationResolutionError, UserError):

@@ -10,16 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from zenexp.configs import (
-    GUARD,
-    MainConfig,
-)
-from zenexp.configs.schema import (
-    override_key,
-    plain,
-    references,
-    registered_hydra_references,
-)
+from zenexp.configs import GUARD, MainConfig
+from zenexp.configs.schema import override_key, plain, references, registered_hydra_references
 from zenexp.run import rundir
 from zenexp.sweep import search
 

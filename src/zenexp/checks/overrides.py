@@ -13,9 +13,7 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 
 from zenexp import compat
-from zenexp.configs.schema import (
-    options,
-)
+from zenexp.configs.schema import options
 from zenexp.errors import UserError
 
 CONFIG_FROM_TEXT = re.compile(r"\$\{\s*oc\.(create|decode)\s*:")

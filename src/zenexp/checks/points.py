@@ -12,19 +12,14 @@ from typing import Annotated, get_args, get_origin, get_type_hints
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import (
-    OmegaConfBaseException,
-)
+from omegaconf.errors import OmegaConfBaseException
 
 from zenexp import compat
 from zenexp.checks.composing import explain_compose_error, first_line
 from zenexp.checks.fields import check_config, check_value
 from zenexp.checks.hydra_settings import check_hydra
 from zenexp.checks.overrides import check_overrides, parse_line
-from zenexp.configs.schema import (
-    compose_config,
-    is_group_choice,
-)
+from zenexp.configs.schema import compose_config, is_group_choice
 
 
 def check_point(overrides: Sequence[str], with_hydra: bool = True) -> list[str]:

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -72,40 +72,52 @@ def resume_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
+FileIdentity = tuple[int, int, int] | None  # inode, mtime, size: a checkpoint is renamed over, never edited
+
+
+@dataclass
 class ResumePlan:
-    """A run to continue, read and checked once: its last checkpoint (where training continues from) and
-    its kept model (best.pt). The checks read it (`read_plan`); the task trains from it."""
+    """A run to continue, read and checked once: its last checkpoint (where training continues from) and its
+    kept model (best.pt), as the files were (`files`). The checks read it (`read_plan`); the task loads it,
+    then `release`s the tensors."""
 
     run_dir: Path
-    last: dict[str, Any]
+    files: tuple[FileIdentity, FileIdentity]
+    position: dict[str, Any]
+    last: dict[str, Any] | None
     kept: dict[str, Any] | None  # None before an epoch has finished
 
-    @property
-    def position(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.last["position"])
+    def unchanged(self) -> bool:
+        """Whether the checkpoints are still those read (another process may have written since)."""
+        return self.files == _identities(self.run_dir)
+
+    def release(self) -> None:
+        """Drop the checkpoints' tensors, here and in the cache: whoever still holds the plan holds no copy
+        of the model and optimizer."""
+        self.last = self.kept = None
+        _read_plan.cache_clear()
 
 
 def read_plan(run_dir: Path) -> ResumePlan:
     """The run's `ResumePlan`, read once for as long as its checkpoint files stay as they are: a resume's
     checks (the command line's, Hydra's guard, the job's own) and its task share one reading."""
-    folder = run_dir / rundir.CHECKPOINT_DIR
-    return _read_plan(run_dir.resolve(), _identity(folder / rundir.LAST), _identity(folder / rundir.BEST))
-
-
-def forget_plans() -> None:
-    """Let go of the plan read last (a checkpoint's tensors), once the task has loaded it."""
-    _read_plan.cache_clear()
+    return _read_plan(run_dir, *_identities(run_dir))
 
 
 @functools.lru_cache(maxsize=1)
-def _read_plan(run_dir: Path, *files: tuple[int, ...] | None) -> ResumePlan:
+def _read_plan(run_dir: Path, last_id: FileIdentity, best_id: FileIdentity) -> ResumePlan:
     folder = run_dir / rundir.CHECKPOINT_DIR
     last = checkpoint.read(folder / rundir.LAST)
-    return ResumePlan(run_dir, last, checkpoint.kept_model(folder, last["position"]))
+    kept = checkpoint.kept_model(folder, last["position"])
+    return ResumePlan(run_dir, (last_id, best_id), last["position"], last, kept)
 
 
-def _identity(path: Path) -> tuple[int, ...] | None:
+def _identities(run_dir: Path) -> tuple[FileIdentity, FileIdentity]:
+    folder = run_dir / rundir.CHECKPOINT_DIR
+    return _identity(folder / rundir.LAST), _identity(folder / rundir.BEST)
+
+
+def _identity(path: Path) -> FileIdentity:
     """What changes when a file is written again (a new file is renamed over it: another inode)."""
     try:
         stat = path.stat()

@@ -25,22 +25,18 @@ from zenexp.parallel import machine
 from zenexp.run import checkpoint, evaluation, rundir
 from zenexp.run.provenance import recorded_threads
 from zenexp.run.resume import THREADS, config_changes, rerun_overrides, resume_overrides, saved_overrides
-from zenexp.run.train import (
-    RunResult,
-    make_reproducible,
-    train,
-)
+from zenexp.run.train import RunResult, make_reproducible, train
 from zenexp.tracking.recorder import Recorder
 from zenexp.tracking.settings import TAGS_MAX
 
 
 def task(cfg: DictConfig) -> RunResult:
     """The job Hydra runs: every check of the composed config (which reads the run a resume continues into
-    its `ResumePlan`), seeding, then everything built from the config (by hydra-zen's `zen`, which resolves
-    it after the checks have explained any broken interpolation) and trained from that plan."""
+    its `ResumePlan`), seeding, then everything built from the config (by hydra-zen's `zen`; the config is
+    not resolved in place, so an escaped `\\${...}` stays text) and trained from that plan."""
     plan = validate_job(cfg)
     make_reproducible(cfg)
-    return zen(functools.partial(train, plan=plan), exclude="plan")(cfg)
+    return zen(functools.partial(train, plan=plan), exclude="plan", resolve_pre_call=False)(cfg)
 
 
 #: What `zenexp eval` may change: where the data is read, where the model runs, where SwanLab records.

@@ -27,7 +27,7 @@ from zenexp.run import checkpoint, provenance, rundir
 from zenexp.run.checkpoint import BEST, CHECKPOINT_DIR, LAST, Position
 from zenexp.run.evaluation import evaluate
 from zenexp.run.interrupts import deferred_signals
-from zenexp.run.resume import ResumePlan, forget_plans
+from zenexp.run.resume import ResumePlan
 from zenexp.run.trainer import OptimizerFactory, Parts, SchedulerFactory, Trainer
 from zenexp.sweep import search
 from zenexp.tracking.recorder import Recorder
@@ -78,12 +78,10 @@ def train(
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     device = machine.resolve_device(trainer.device)
-    if (
-        plan is not None
-        and (finished := finished_result(output_dir, plan, trainer.epochs, model)) is not None
-    ):
+    if plan is not None and (finished := finished_result(output_dir, plan, trainer.epochs, model)):
+        plan.release()
         return finished
-    recorded = provenance.recorded_threads(output_dir) if resume else None
+    recorded = provenance.recorded_threads(output_dir) if plan is not None else None
     # A job's Slurm tasks each choose for themselves, within the CPUs Slurm gave each task, and from those
     # alone (not from a moment's load), so that every rank takes the same count.
     tasks = distributed.slurm_tasks() is not None
@@ -98,6 +96,8 @@ def train(
 
     with distributed.start(trainer.devices, trainer.nodes, device, job) as ranks:
         if not ranks.main:  # a Slurm task of the job: it trains its shards, rank 0 records
+            if plan is not None:
+                plan.release()  # rank 0 loads the checkpoint; this rank starts from rank 0's state
             Trainer(parts, trainer, ranks, seed, device, threads.count).follow()
             return RunResult({}, output_dir)
         checkpoints = output_dir / CHECKPOINT_DIR
@@ -127,9 +127,14 @@ def record(
     checkpoints = fitter.checkpoints
     resume = plan is not None
     if plan is not None:
-        position = checkpoint.load(checkpoints / LAST, plan.last, model, fitter.optimizer, fitter.schedule)
-        checkpoint.check_kept_model(checkpoints / BEST, plan.kept, model)
-        forget_plans()  # loaded: its tensors are the model's now
+        assert plan.last is not None, "a plan is loaded once"
+        try:
+            position = checkpoint.load(
+                checkpoints / LAST, plan.last, model, fitter.optimizer, fitter.schedule
+            )
+            checkpoint.check_kept_model(checkpoints / BEST, plan.kept, model)
+        finally:
+            plan.release()  # loaded (or refused): the model and optimizer hold what they need
     else:
         name = tracker.experiment_name or experiment_name(overrides)
         order = torch.Generator().manual_seed(fitter.seed).get_state()
@@ -139,6 +144,11 @@ def record(
     # Everything that can fail without training has been tried: from here on this run writes its records
     # (until here, a refused or failed resume has left the run it names as it was), holding its lock.
     with rundir.in_use(output_dir, "run"):
+        if plan is not None and not plan.unchanged():  # written by another process since it was checked
+            raise UserError(
+                f"{output_dir}: its checkpoints changed while this resume prepared (another process wrote "
+                f"them); nothing was touched: run zenexp resume {output_dir} again"
+            )
         rundir.begun.add(output_dir.resolve())
         if resume:
             rundir.remove_evaluations(output_dir)  # they describe the model before this resume
@@ -219,6 +229,7 @@ def finished_result(output_dir: Path, plan: ResumePlan, epochs: int, model: nn.M
     position = plan.position
     if not (position["stopped_early"] or position["epoch"] > epochs):
         return None
+    assert plan.last is not None, "a plan is loaded once"
     checkpoint.load_model(output_dir / CHECKPOINT_DIR / LAST, plan.last, model)
     path = output_dir / rundir.SUMMARY_FILE
     if not path.is_file():

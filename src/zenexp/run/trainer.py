@@ -98,7 +98,7 @@ class Trainer:
                 "position": position,
             }
         )
-        if not self.ranks.main:
+        if not self.ranks.main:  # rank 0's own optimizer and schedule are the ones it sent
             self.optimizer.load_state_dict(start["optimizer"])
             self.schedule.load_state_dict(start["scheduler"])
         position = cast(Position, start["position"])

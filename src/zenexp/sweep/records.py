@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from zenexp import compat
 from zenexp.errors import UserError
 from zenexp.parallel import distributed
 from zenexp.run import rundir
@@ -203,7 +204,7 @@ class SweepRecorder(Callback):
                     extra={"console": True},
                 )
         else:
-            failure = job_return._return_value
+            failure = compat.failure_of(job_return)
             error = one_line(failure)
             cause = failure.__cause__ if isinstance(failure, JobFailed) else failure
             # Refused or failed before it began, in a run that is not this job's: that run is left as it was
