@@ -116,13 +116,8 @@ def record(
     hydra = HydraConfig.get()
     output_dir = Path(hydra.runtime.output_dir)
     overrides = provenance.job_overrides()
-    trainer, ranks, device, reader, model = (
-        fitter.settings,
-        fitter.ranks,
-        fitter.device,
-        fitter.reader,
-        fitter.model,
-    )
+    settings, ranks, reader, model = fitter.settings, fitter.ranks, fitter.reader, fitter.model
+    device = fitter.device
     assert fitter.checkpoints is not None
     checkpoints = fitter.checkpoints
     resume = plan is not None
@@ -166,8 +161,8 @@ def record(
             reader.count("train"),
             "x".join(map(str, reader.image_shape)),
             reader.count("val"),
-            trainer.epochs,
-            "" if trainer.epochs == 1 else "s",
+            settings.epochs,
+            "" if settings.epochs == 1 else "s",
             device,
             threads.count,
             threads.reason,
