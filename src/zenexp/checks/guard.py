@@ -40,8 +40,9 @@ def validate_job(cfg: DictConfig) -> ResumePlan | None:
     # anything: its result stands. A sweep's root left the swept values out, so each of its jobs is checked here.
     # (`hydra.job.env_set` is applied around the task only: an `${oc.env:...}` value may differ, so check again.)
     checked = hydra.mode == RunMode.RUN and not hydra.job.env_set and passed(compat.job_root(hydra))
-    problems = [] if checked else check_config(cfg, job_overrides())
-    problems = problems or check_slot_choices(job_overrides())
+    overrides = job_overrides()
+    problems = [] if checked else check_config(cfg, overrides)
+    problems = problems or check_slot_choices(overrides)
     resume = cfg.get("resume")
     if resume and Path(hydra.runtime.output_dir).resolve() != Path(resume).resolve():
         problems.append(

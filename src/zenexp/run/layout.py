@@ -21,10 +21,7 @@ TARGET_LINE = re.compile(r"^(\s*(?:- )?_target_: )(zenexp\.[\w.]+)\.(\w+)$", re.
 
 def current(target: str) -> str:
     """A stored target in today's layout: `zenexp.models.Net` -> `zenexp.run.models.Net`."""
-    if target in MOVED_TARGETS:
-        return MOVED_TARGETS[target]
-    module, _, name = target.rpartition(".")
-    return f"{MOVED.get(module, module)}.{name}"
+    return _renamed(target, MOVED_TARGETS, MOVED)
 
 
 def as_older(config_yaml: str) -> str:
@@ -34,7 +31,12 @@ def as_older(config_yaml: str) -> str:
 
 def older(target: str) -> str:
     """A target as the older layout named it: `zenexp.run.models.Net` -> `zenexp.models.Net`."""
-    if target in OLDER_TARGETS:
-        return OLDER_TARGETS[target]
+    return _renamed(target, OLDER_TARGETS, OLDER)
+
+
+def _renamed(target: str, targets: dict[str, str], modules: dict[str, str]) -> str:
+    """`target` renamed by `targets` if it is one of them, else by the module it is in."""
+    if target in targets:
+        return targets[target]
     module, _, name = target.rpartition(".")
-    return f"{OLDER.get(module, module)}.{name}"
+    return f"{modules.get(module, module)}.{name}"

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -83,9 +83,14 @@ class ResumePlan:
 
     run_dir: Path
     files: tuple[FileIdentity, FileIdentity]
-    position: dict[str, Any]
-    last: dict[str, Any] | None
-    kept: dict[str, Any] | None  # None before an epoch has finished
+    last: dict[str, Any] | None  # None once released
+    kept: dict[str, Any] | None  # None before an epoch has finished, and once released
+
+    @property
+    def position(self) -> dict[str, Any]:
+        """Where the last checkpoint stands (read before the plan is released)."""
+        assert self.last is not None, "a released plan holds no checkpoint"
+        return cast(dict[str, Any], self.last["position"])
 
     def unchanged(self) -> bool:
         """Whether the checkpoints are still those read (another process may have written since)."""
@@ -109,7 +114,7 @@ def _read_plan(run_dir: Path, last_id: FileIdentity, best_id: FileIdentity) -> R
     folder = run_dir / rundir.CHECKPOINT_DIR
     last = checkpoint.read(folder / rundir.LAST)
     kept = checkpoint.kept_model(folder, last["position"])
-    return ResumePlan(run_dir, (last_id, best_id), last["position"], last, kept)
+    return ResumePlan(run_dir, (last_id, best_id), last, kept)
 
 
 def _identities(run_dir: Path) -> tuple[FileIdentity, FileIdentity]:
